@@ -1,0 +1,134 @@
+import { z } from "zod";
+import { OciError } from "../http/errors";
+import { parseDigest } from "./digest";
+import { MANIFEST_MEDIA_TYPES, MediaType, baseMediaType, isIndexMediaType } from "./media-types";
+
+const digestString = z.string().refine((value) => {
+  try {
+    parseDigest(value);
+    return true;
+  } catch {
+    return false;
+  }
+}, "invalid digest");
+
+export const PlatformSchema = z.object({
+  architecture: z.string(),
+  os: z.string(),
+  "os.version": z.string().optional(),
+  "os.features": z.array(z.string()).optional(),
+  variant: z.string().optional(),
+  features: z.array(z.string()).optional(),
+});
+export type Platform = z.infer<typeof PlatformSchema>;
+
+export const DescriptorSchema = z.object({
+  mediaType: z.string(),
+  digest: digestString,
+  size: z.number().int().nonnegative(),
+  urls: z.array(z.string()).optional(),
+  annotations: z.record(z.string()).optional(),
+  artifactType: z.string().optional(),
+  platform: PlatformSchema.optional(),
+});
+export type Descriptor = z.infer<typeof DescriptorSchema>;
+
+const ImageManifestSchema = z.object({
+  schemaVersion: z.literal(2),
+  mediaType: z.string().optional(),
+  artifactType: z.string().optional(),
+  config: DescriptorSchema,
+  layers: z.array(DescriptorSchema),
+  subject: DescriptorSchema.optional(),
+  annotations: z.record(z.string()).optional(),
+});
+
+const IndexSchema = z.object({
+  schemaVersion: z.literal(2),
+  mediaType: z.string().optional(),
+  artifactType: z.string().optional(),
+  manifests: z.array(DescriptorSchema),
+  subject: DescriptorSchema.optional(),
+  annotations: z.record(z.string()).optional(),
+});
+
+export type ImageManifest = z.infer<typeof ImageManifestSchema>;
+export type ImageIndex = z.infer<typeof IndexSchema>;
+
+/** What the registry needs to know about a manifest to store and index it. */
+export interface ParsedManifest {
+  mediaType: string;
+  isIndex: boolean;
+  /** Blobs the manifest needs in the repository: config and layers. */
+  blobs: Descriptor[];
+  /** Child manifests of an index. */
+  manifests: Descriptor[];
+  subject?: Descriptor;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+  config?: Descriptor;
+}
+
+/**
+ * Parses and validates manifest bytes. `contentType` is the request's
+ * Content-Type; when the body names a mediaType they must agree. OCI manifests
+ * may omit mediaType (umoci and skopeo push such manifests).
+ */
+export function parseManifest(bytes: Uint8Array, contentType: string | null): ParsedManifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes));
+  } catch {
+    throw new OciError("MANIFEST_INVALID", "manifest is not valid UTF-8 JSON");
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    throw new OciError("MANIFEST_INVALID", "manifest must be a JSON object");
+  }
+  const declared = (json as { mediaType?: unknown }).mediaType;
+  const header = baseMediaType(contentType);
+  if (declared !== undefined && typeof declared !== "string") {
+    throw new OciError("MANIFEST_INVALID", "mediaType must be a string");
+  }
+  if (declared && header && declared !== header) {
+    throw new OciError("MANIFEST_INVALID", `mediaType "${declared}" does not match Content-Type "${header}"`);
+  }
+  const hasManifests = "manifests" in json;
+  const mediaType = declared || (MANIFEST_MEDIA_TYPES.includes(header) ? header : hasManifests ? MediaType.OciIndex : MediaType.OciManifest);
+  if (!MANIFEST_MEDIA_TYPES.includes(mediaType)) {
+    throw new OciError("MANIFEST_INVALID", `unsupported manifest media type "${mediaType}"`);
+  }
+
+  if (isIndexMediaType(mediaType)) {
+    const parsed = IndexSchema.safeParse(json);
+    if (!parsed.success) throw invalid(parsed.error);
+    const index = parsed.data;
+    return {
+      mediaType,
+      isIndex: true,
+      blobs: [],
+      manifests: index.manifests,
+      subject: index.subject,
+      artifactType: index.artifactType,
+      annotations: index.annotations,
+    };
+  }
+  const parsed = ImageManifestSchema.safeParse(json);
+  if (!parsed.success) throw invalid(parsed.error);
+  const manifest = parsed.data;
+  return {
+    mediaType,
+    isIndex: false,
+    // Layers with foreign `urls` (Windows base layers) are not required to be present.
+    blobs: [manifest.config, ...manifest.layers.filter((layer) => !layer.urls?.length)],
+    manifests: [],
+    subject: manifest.subject,
+    artifactType: manifest.artifactType ?? manifest.config.mediaType,
+    annotations: manifest.annotations,
+    config: manifest.config,
+  };
+}
+
+function invalid(error: z.ZodError): OciError {
+  const issues = error.issues.map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`);
+  return new OciError("MANIFEST_INVALID", `manifest does not validate: ${issues.slice(0, 5).join("; ")}`, { issues });
+}
