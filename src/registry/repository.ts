@@ -1,0 +1,78 @@
+// The one interface handlers speak to. Hosted repositories keep their state in
+// a RepositoryDO; cached repositories implement the same interface by filling
+// that state from an upstream registry on demand. Every method throws OciError
+// for anything a client should see.
+
+import type { Descriptor } from "../oci/manifest";
+
+export interface BlobInfo {
+  digest: string;
+  size: number;
+}
+
+export interface ByteRange {
+  /** Inclusive first byte. */
+  start: number;
+  /** Inclusive last byte. */
+  end: number;
+}
+
+export interface BlobContent extends BlobInfo {
+  body: ReadableStream<Uint8Array>;
+  /** Present when a range was requested and satisfied. */
+  range?: ByteRange;
+}
+
+export interface ManifestInfo {
+  digest: string;
+  mediaType: string;
+  size: number;
+  subject?: string;
+}
+
+export interface ManifestContent extends ManifestInfo {
+  bytes: Uint8Array;
+  /** Set by caches serving a tag they could not revalidate. */
+  warning?: string;
+}
+
+export interface PutManifestResult extends ManifestInfo {}
+
+export interface Page<T> {
+  items: T[];
+  /** Set when more items follow: the `last` value for the next page. */
+  next?: string;
+}
+
+export interface UploadStatus {
+  id: string;
+  /** Bytes received so far. */
+  offset: number;
+}
+
+export interface Repository {
+  readonly name: string;
+
+  getManifest(reference: string): Promise<ManifestContent>;
+  headManifest(reference: string): Promise<ManifestInfo>;
+  putManifest(reference: string, bytes: Uint8Array, contentType: string | null, tags: string[]): Promise<PutManifestResult>;
+  deleteManifest(reference: string): Promise<void>;
+  listTags(limit: number | undefined, last: string | undefined): Promise<Page<string>>;
+  referrers(digest: string, artifactType: string | undefined): Promise<Descriptor[]>;
+
+  statBlob(digest: string): Promise<BlobInfo>;
+  getBlob(digest: string, range: ((size: number) => ByteRange | undefined) | undefined): Promise<BlobContent>;
+  deleteBlob(digest: string): Promise<void>;
+
+  /** Cross-repository mount: true when mounted, false when the caller should fall back to an upload. */
+  mountBlob(digest: string, from: string): Promise<boolean>;
+  startUpload(): Promise<UploadStatus>;
+  uploadStatus(id: string): Promise<UploadStatus>;
+  /** Appends a chunk. `start` is the Content-Range start when given. */
+  appendUpload(id: string, body: ReadableStream<Uint8Array> | null, length: number | undefined, start: number | undefined): Promise<UploadStatus>;
+  /** Appends an optional last chunk, verifies the digest and makes the blob visible. */
+  completeUpload(id: string, digest: string, body: ReadableStream<Uint8Array> | null, length: number | undefined): Promise<BlobInfo>;
+  cancelUpload(id: string): Promise<void>;
+  /** Single-request upload of a whole blob (POST ?digest=). */
+  putBlob(digest: string, body: ReadableStream<Uint8Array> | null, length: number | undefined): Promise<BlobInfo>;
+}
