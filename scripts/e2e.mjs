@@ -1,0 +1,317 @@
+#!/usr/bin/env node
+// End-to-end test runner for Berth.
+//
+//   node scripts/e2e.mjs [--target=wrangler|distribution|external] [--keep] [test files…]
+//
+// wrangler (default): starts `wrangler dev --local-protocol https` on 127.0.0.1:<free port>
+//   with a fresh --persist-to dir, waits for GET /v2/ → 200, runs
+//   `node --test --test-concurrency=1` over test/e2e/*.test.mjs with BERTH_URL/BERTH_HOST,
+//   then stops wrangler and its whole process group (workerd included).
+// distribution: same tests against docker-registry (CNCF distribution) with a self-signed
+//   certificate — a reference run that checks the tests themselves.
+// external: runs the tests against $BERTH_URL (and $BERTH_HOST) without starting anything.
+//
+// Exit code = the test run's exit code (or 1 if the server could not be started).
+// Env: BERTH_E2E_START_TIMEOUT_MS (default 120000), BERTH_E2E_VERBOSE=1 (server log to stderr),
+//      BERTH_E2E_KEEP=1 (keep temp dirs), BERTH_LARGE_BLOB_MIB (large blob test size).
+
+import { spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { request } from "node:https";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const args = process.argv.slice(2);
+const opt = (name, def) => {
+  const a = args.find((x) => x.startsWith(`--${name}=`));
+  return a ? a.slice(name.length + 3) : def;
+};
+const target = opt("target", process.env.BERTH_E2E_TARGET || "wrangler");
+const keep = args.includes("--keep") || process.env.BERTH_E2E_KEEP === "1";
+const files = args.filter((a) => !a.startsWith("--"));
+const startTimeoutMs = Number(process.env.BERTH_E2E_START_TIMEOUT_MS || 120_000);
+const verbose = process.env.BERTH_E2E_VERBOSE === "1";
+
+const log = (...m) => console.error("[e2e]", ...m);
+
+export function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.unref();
+    s.on("error", rej);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+}
+
+/** GET url with certificate checks off; resolve the status code (0 on connection error). */
+export function probe(url, timeoutMs = 3000) {
+  return new Promise((res) => {
+    const req = request(url, { method: "GET", rejectUnauthorized: false, timeout: timeoutMs }, (r) => {
+      r.resume();
+      r.on("end", () => res(r.statusCode ?? 0));
+      r.on("error", () => res(0));
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => res(0));
+    req.end();
+  });
+}
+
+function groupAlive(pid) {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Stop a detached child and its whole process group: SIGTERM, then SIGKILL after graceMs. */
+export async function killGroup(pid, graceMs = 5000) {
+  if (!pid || !groupAlive(pid)) return;
+  try {
+    process.kill(-pid, "SIGTERM");
+  } catch {
+    // already gone
+  }
+  const until = Date.now() + graceMs;
+  while (Date.now() < until && groupAlive(pid)) await new Promise((r) => setTimeout(r, 100));
+  if (groupAlive(pid)) {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+    const until2 = Date.now() + 5000;
+    while (Date.now() < until2 && groupAlive(pid)) await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function tailFile(path, lines = 80) {
+  try {
+    const t = readFileSync(path, "utf8").split("\n");
+    return t.slice(-lines).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}
+
+/**
+ * Start wrangler dev (https, fresh persist dir). Returns {url, host, pid, logPath, stop()}.
+ * Used by this runner and by bench/run.mjs.
+ */
+export async function startWrangler({ workDir, port, extraArgs = [], timeoutMs = startTimeoutMs, echo = verbose } = {}) {
+  port ??= await freePort();
+  const persist = join(workDir, "persist");
+  const logPath = join(workDir, "wrangler.log");
+  const fd = openSync(logPath, "a");
+  const bin = join(ROOT, "node_modules", ".bin", "wrangler");
+  if (!existsSync(bin)) throw new Error(`${bin} not found: run npm ci first`);
+  const child = spawn(
+    bin,
+    ["dev", "--ip", "127.0.0.1", "--port", String(port), "--local-protocol", "https", "--persist-to", persist, ...extraArgs],
+    {
+      cwd: ROOT,
+      detached: true, // own process group: we kill -pid to take workerd down too
+      stdio: ["ignore", echo ? "inherit" : fd, echo ? "inherit" : fd],
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false", BROWSER: "none", NO_COLOR: "1" },
+    },
+  );
+  closeSync(fd);
+  const url = `https://127.0.0.1:${port}`;
+  const server = {
+    url,
+    host: `127.0.0.1:${port}`,
+    pid: child.pid,
+    logPath,
+    exited: false,
+    stop: () => killGroup(child.pid),
+  };
+  child.on("exit", (code, sig) => {
+    server.exited = true;
+    server.exitInfo = `exit code ${code} signal ${sig}`;
+  });
+  await waitReady(server, timeoutMs, "wrangler dev");
+  return server;
+}
+
+async function waitReady(server, timeoutMs, what) {
+  const deadline = Date.now() + timeoutMs;
+  let last = 0;
+  while (Date.now() < deadline) {
+    if (server.exited) {
+      throw new Error(`${what} exited before it was ready (${server.exitInfo})\n${tailFile(server.logPath)}`);
+    }
+    last = await probe(`${server.url}/v2/`);
+    if (last === 200) return;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  await server.stop();
+  throw new Error(`${what} did not answer 200 on ${server.url}/v2/ within ${timeoutMs} ms (last status ${last || "no connection"})\n${tailFile(server.logPath)}`);
+}
+
+/** Start docker-registry (distribution) over TLS with a self-signed cert: a reference target. */
+export async function startDistribution({ workDir, port } = {}) {
+  port ??= await freePort();
+  const cert = join(workDir, "cert.pem");
+  const key = join(workDir, "key.pem");
+  const r = await runQuiet("openssl", [
+    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert,
+  ]);
+  if (r !== 0) throw new Error("openssl failed to make a certificate");
+  const config = join(workDir, "registry.yml");
+  writeFileSync(
+    config,
+    [
+      "version: 0.1",
+      "log:",
+      "  level: info",
+      "  accesslog:",
+      "    disabled: false",
+      "storage:",
+      "  filesystem:",
+      `    rootdirectory: ${join(workDir, "storage")}`,
+      "  delete:",
+      "    enabled: true",
+      "http:",
+      `  addr: 127.0.0.1:${port}`,
+      "  tls:",
+      `    certificate: ${cert}`,
+      `    key: ${key}`,
+      "",
+    ].join("\n"),
+  );
+  const logPath = join(workDir, "registry.log");
+  const fd = openSync(logPath, "a");
+  const child = spawn("docker-registry", ["serve", config], { detached: true, stdio: ["ignore", fd, fd] });
+  closeSync(fd);
+  const server = {
+    url: `https://127.0.0.1:${port}`,
+    host: `127.0.0.1:${port}`,
+    pid: child.pid,
+    logPath,
+    exited: false,
+    stop: () => killGroup(child.pid),
+  };
+  child.on("exit", (code, sig) => {
+    server.exited = true;
+    server.exitInfo = `exit code ${code} signal ${sig}`;
+  });
+  await waitReady(server, 30_000, "docker-registry");
+  return server;
+}
+
+function runQuiet(cmd, a) {
+  return new Promise((res) => {
+    const c = spawn(cmd, a, { stdio: "ignore" });
+    c.on("error", () => res(127));
+    c.on("exit", (code) => res(code ?? 1));
+  });
+}
+
+function testFiles() {
+  if (files.length) return files;
+  const dir = join(ROOT, "test", "e2e");
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".test.mjs"))
+    .sort()
+    .map((f) => join("test", "e2e", f));
+}
+
+async function main() {
+  const workDir = mkdtempSync(join(process.env.BERTH_E2E_TMP || tmpdir(), "berth-e2e-run-"));
+  let server = null;
+  let stopping = false;
+  const cleanup = async () => {
+    if (server) await server.stop();
+    if (!keep) rmSync(workDir, { recursive: true, force: true });
+    else log(`kept ${workDir}`);
+  };
+  for (const sig of ["SIGINT", "SIGTERM"]) {
+    process.on(sig, async () => {
+      if (stopping) return;
+      stopping = true;
+      log(`${sig}: stopping`);
+      await cleanup();
+      process.exit(130);
+    });
+  }
+
+  let url;
+  let host;
+  try {
+    if (target === "wrangler") {
+      log("starting wrangler dev (https)…");
+      const t0 = Date.now();
+      server = await startWrangler({ workDir });
+      log(`wrangler dev ready on ${server.url} (pid ${server.pid}) in ${Date.now() - t0} ms`);
+    } else if (target === "distribution") {
+      log("starting docker-registry (reference target)…");
+      server = await startDistribution({ workDir });
+      log(`docker-registry ready on ${server.url} (pid ${server.pid})`);
+    } else if (target === "external") {
+      if (!process.env.BERTH_URL) throw new Error("--target=external needs BERTH_URL");
+    } else {
+      throw new Error(`unknown --target=${target}`);
+    }
+    url = server ? server.url : process.env.BERTH_URL.replace(/\/+$/, "");
+    host = server ? server.host : process.env.BERTH_HOST || new URL(url).host;
+  } catch (e) {
+    log(String(e.stack || e));
+    await cleanup();
+    return 1;
+  }
+
+  const testTmp = join(workDir, "tmp");
+  const list = testFiles();
+  log(`running ${list.length} test files against ${url}`);
+  const code = await new Promise((res) => {
+    const child = spawn(
+      process.execPath,
+      ["--test", "--test-concurrency=1", "--test-reporter=spec", ...list],
+      {
+        cwd: ROOT,
+        stdio: "inherit",
+        env: {
+          ...process.env,
+          BERTH_URL: url,
+          BERTH_HOST: host,
+          BERTH_E2E_TARGET: target,
+          BERTH_E2E_TMP: testTmp,
+          NODE_TLS_REJECT_UNAUTHORIZED: "0",
+          NODE_NO_WARNINGS: "1",
+        },
+      },
+    );
+    child.on("exit", (c, sig) => res(c ?? (sig ? 1 : 1)));
+    child.on("error", (e) => {
+      log(`cannot start node --test: ${e.message}`);
+      res(1);
+    });
+  });
+
+  if (code !== 0 && server) {
+    log(`tests failed (exit ${code}); last lines of ${server.logPath}:`);
+    console.error(tailFile(server.logPath, 60));
+  }
+  await cleanup();
+  log(`done: exit ${code}`);
+  return code;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().then(
+    (code) => process.exit(code),
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+}
