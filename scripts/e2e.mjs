@@ -172,9 +172,9 @@ export async function startDistribution({ workDir, port } = {}) {
     [
       "version: 0.1",
       "log:",
-      "  level: info",
+      "  level: warn",
       "  accesslog:",
-      "    disabled: false",
+      "    disabled: true",
       "storage:",
       "  filesystem:",
       `    rootdirectory: ${join(workDir, "storage")}`,
