@@ -1,4 +1,9 @@
-import { DurableObject } from "cloudflare:workers";
-export class RepositoryDO extends DurableObject {}
-export class BlobIndexDO extends DurableObject {}
-export default { async fetch() { return new Response("hi"); } } satisfies ExportedHandler<Env>;
+import { handle } from "./http/router";
+
+export { RepositoryDO } from "./registry/repository-do";
+export { BlobIndexDO } from "./registry/blob-index-do";
+export { CatalogDO } from "./registry/catalog-do";
+
+export default {
+  fetch: handle,
+} satisfies ExportedHandler<Env>;

@@ -92,8 +92,8 @@ export function ok<T>(value: T): Result<T> {
   return { ok: true, value };
 }
 
-export function fail<T = never>(code: OciErrorCode, message: string, detail?: unknown): Result<T> {
-  return { ok: false, error: { code, message, detail } };
+export function fail<T = never>(code: OciErrorCode, message: string, detail?: unknown, status?: number): Result<T> {
+  return { ok: false, error: { code, message, detail, status } };
 }
 
 export function unwrap<T>(result: Result<T>): T {

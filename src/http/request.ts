@@ -1,0 +1,58 @@
+import { OciError } from "./errors";
+
+/** The declared body length, or undefined for chunked transfer encoding. */
+export function contentLength(request: Request): number | undefined {
+  const header = request.headers.get("Content-Length");
+  if (header === null) return undefined;
+  if (!/^\d+$/.test(header.trim())) throw new OciError("SIZE_INVALID", `invalid Content-Length "${header}"`);
+  return Number(header);
+}
+
+/** Reads a small body (manifests) into memory, refusing more than `limit` bytes with 413. */
+export async function readLimited(request: Request, limit: number): Promise<Uint8Array> {
+  const declared = contentLength(request);
+  if (declared !== undefined && declared > limit) throw tooLarge(limit);
+  if (!request.body) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = request.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > limit) {
+      await reader.cancel();
+      throw tooLarge(limit);
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}
+
+/** Query parameter `n` for paginated lists: absent → undefined; invalid → 400. */
+export function pageSize(url: URL, max: number): number | undefined {
+  const raw = url.searchParams.get("n");
+  if (raw === null || raw === "") return undefined;
+  if (!/^\d+$/.test(raw)) throw new OciError("SIZE_INVALID", `invalid page size n="${raw}"`, undefined, 400);
+  return Math.min(Number(raw), max);
+}
+
+/** Route parameters as itty-router captured them, percent-decoded. */
+export function param(request: Request & { params?: Record<string, string> }, name: string): string {
+  const raw = request.params?.[name] ?? "";
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
+function tooLarge(limit: number): OciError {
+  return new OciError("SIZE_INVALID", `manifest exceeds the ${limit}-byte limit`, { limit }, 413);
+}

@@ -1,0 +1,69 @@
+// Every endpoint, in one table. Handlers speak HTTP and the OCI protocol;
+// repositories (src/registry) hold the data.
+
+import { Router } from "itty-router";
+import { ConfigError, loadConfig } from "../config";
+import { OciError } from "./errors";
+import { deleteBlob, getBlob } from "./v2/blobs";
+import { catalog, listTags, referrers } from "./v2/listings";
+import { deleteManifest, getManifest, putManifest } from "./v2/manifests";
+import { cancelUpload, patchUpload, putUpload, startUpload, uploadStatus } from "./v2/uploads";
+
+const API_VERSION = { "Docker-Distribution-API-Version": "registry/2.0" };
+
+function ping(): Response {
+  return new Response("{}", { status: 200, headers: { "Content-Type": "application/json", ...API_VERSION } });
+}
+
+function notFound(request: Request): Response {
+  return new OciError("NAME_UNKNOWN", `no route for ${request.method} ${new URL(request.url).pathname}`, undefined, 404).toResponse(request.method);
+}
+
+function renderError(error: unknown, request: Request): Response {
+  if (error instanceof OciError) return error.toResponse(request.method);
+  if (error instanceof ConfigError) return new OciError("INTERNAL", error.message, undefined, 500).toResponse(request.method);
+  console.error("unexpected error", request.method, request.url, error);
+  return new OciError("INTERNAL", "internal error; see the Worker logs").toResponse(request.method);
+}
+
+function withRegistryHeaders(response: Response): Response {
+  if (!response.headers.has("Docker-Distribution-API-Version")) {
+    const copy = new Response(response.body, response);
+    copy.headers.set("Docker-Distribution-API-Version", "registry/2.0");
+    return copy;
+  }
+  return response;
+}
+
+const router = Router({
+  before: [(_request: Request, env: Env) => void loadConfig(env)],
+  catch: renderError,
+  finally: [withRegistryHeaders],
+});
+
+router
+  .get("/v2", ping)
+  .get("/v2/", ping)
+  .head("/v2/", ping)
+  .get("/v2/_catalog", catalog)
+  .get("/v2/:name+/tags/list", listTags)
+  .get("/v2/:name+/referrers/:digest", referrers)
+  .get("/v2/:name+/manifests/:reference", getManifest)
+  .head("/v2/:name+/manifests/:reference", getManifest)
+  .put("/v2/:name+/manifests/:reference", putManifest)
+  .delete("/v2/:name+/manifests/:reference", deleteManifest)
+  .post("/v2/:name+/blobs/uploads", startUpload)
+  .get("/v2/:name+/blobs/uploads/:id", uploadStatus)
+  .patch("/v2/:name+/blobs/uploads/:id", patchUpload)
+  .put("/v2/:name+/blobs/uploads/:id", putUpload)
+  .delete("/v2/:name+/blobs/uploads/:id", cancelUpload)
+  .get("/v2/:name+/blobs/:digest", getBlob)
+  .head("/v2/:name+/blobs/:digest", getBlob)
+  .delete("/v2/:name+/blobs/:digest", deleteBlob)
+  .all("/v2/*", notFound)
+  .all("/api/*", notFound)
+  .all("*", (request: Request, env: Env) => env.ASSETS.fetch(request));
+
+export function handle(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+  return router.fetch(request, env, ctx);
+}

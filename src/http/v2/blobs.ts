@@ -1,0 +1,42 @@
+import { parseDigest } from "../../oci/digest";
+import { parseRange } from "../range";
+import { bytesResponse, emptyResponse } from "../responses";
+import { param } from "../request";
+import { repositoryOf, type RoutedRequest } from "./context";
+
+const IMMUTABLE = "public, max-age=31536000, immutable";
+
+/** GET and HEAD /v2/<name>/blobs/<digest>, with Range → 206. */
+export async function getBlob(request: RoutedRequest, env: Env): Promise<Response> {
+  const repository = repositoryOf(request, env);
+  const digest = parseDigest(param(request, "digest")).digest;
+  const common = {
+    "Content-Type": "application/octet-stream",
+    "Docker-Content-Digest": digest,
+    "Accept-Ranges": "bytes",
+    ETag: `"${digest}"`,
+    "Cache-Control": IMMUTABLE,
+  };
+  const rangeHeader = request.headers.get("Range");
+  if (request.method === "HEAD") {
+    const info = await repository.statBlob(digest);
+    const range = parseRange(rangeHeader, info.size);
+    if (range) {
+      return bytesResponse(null, 206, { ...common, "Content-Length": String(range.end - range.start + 1), "Content-Range": `bytes ${range.start}-${range.end}/${info.size}` });
+    }
+    return bytesResponse(null, 200, { ...common, "Content-Length": String(info.size) });
+  }
+  const blob = await repository.getBlob(digest, rangeHeader ? (size) => parseRange(rangeHeader, size) : undefined);
+  if (blob.range) {
+    const { start, end } = blob.range;
+    return bytesResponse(blob.body, 206, { ...common, "Content-Length": String(end - start + 1), "Content-Range": `bytes ${start}-${end}/${blob.size}` });
+  }
+  return bytesResponse(blob.body, 200, { ...common, "Content-Length": String(blob.size) });
+}
+
+/** DELETE /v2/<name>/blobs/<digest> */
+export async function deleteBlob(request: RoutedRequest, env: Env): Promise<Response> {
+  const repository = repositoryOf(request, env);
+  await repository.deleteBlob(parseDigest(param(request, "digest")).digest);
+  return emptyResponse(202);
+}

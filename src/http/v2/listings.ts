@@ -1,0 +1,42 @@
+import { catalogStub } from "../../registry/catalog-do";
+import { parseDigest } from "../../oci/digest";
+import { MediaType } from "../../oci/media-types";
+import { jsonResponse, nextLink } from "../responses";
+import { pageSize, param } from "../request";
+import { repositoryOf, repositoryPath, type RoutedRequest } from "./context";
+
+const MAX_PAGE = 10_000;
+const DEFAULT_CATALOG_PAGE = 1_000;
+
+/** GET /v2/<name>/tags/list[?n=&last=] */
+export async function listTags(request: RoutedRequest, env: Env): Promise<Response> {
+  const repository = repositoryOf(request, env);
+  const url = new URL(request.url);
+  const n = pageSize(url, MAX_PAGE);
+  const page = await repository.listTags(n, url.searchParams.get("last") ?? undefined);
+  const headers: Record<string, string> = {};
+  if (page.next !== undefined) headers["Link"] = nextLink(`${repositoryPath(repository.name)}/tags/list`, n ?? MAX_PAGE, page.next);
+  return jsonResponse({ name: repository.name, tags: page.items }, 200, headers);
+}
+
+/** GET /v2/_catalog[?n=&last=] */
+export async function catalog(request: RoutedRequest, env: Env): Promise<Response> {
+  const url = new URL(request.url);
+  const n = pageSize(url, MAX_PAGE) ?? DEFAULT_CATALOG_PAGE;
+  const page = await catalogStub(env).list(n, url.searchParams.get("last") ?? undefined);
+  const headers: Record<string, string> = {};
+  const last = page.names.at(-1);
+  if (page.more && last !== undefined) headers["Link"] = nextLink("/v2/_catalog", n, last);
+  return jsonResponse({ repositories: page.names }, 200, headers);
+}
+
+/** GET /v2/<name>/referrers/<digest>[?artifactType=] — always an index, never 404. */
+export async function referrers(request: RoutedRequest, env: Env): Promise<Response> {
+  const repository = repositoryOf(request, env);
+  const digest = parseDigest(param(request, "digest")).digest;
+  const artifactType = new URL(request.url).searchParams.get("artifactType") ?? undefined;
+  const manifests = await repository.referrers(digest, artifactType);
+  const headers: Record<string, string> = { "Content-Type": MediaType.OciIndex };
+  if (artifactType !== undefined) headers["OCI-Filters-Applied"] = "artifactType";
+  return new Response(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests }), { status: 200, headers });
+}

@@ -1,0 +1,59 @@
+import { loadConfig } from "../../config";
+import { looksLikeDigest, parseDigest } from "../../oci/digest";
+import { assertTag } from "../../oci/names";
+import { bytesResponse, emptyResponse } from "../responses";
+import { param, readLimited } from "../request";
+import { repositoryOf, repositoryPath, type RoutedRequest } from "./context";
+import type { ManifestInfo } from "../../registry/repository";
+
+function checkReference(reference: string): string {
+  return looksLikeDigest(reference) ? parseDigest(reference).digest : assertTag(reference);
+}
+
+function manifestHeaders(info: ManifestInfo, warning?: string): Record<string, string> {
+  const headers: Record<string, string> = {
+    "Content-Type": info.mediaType,
+    "Content-Length": String(info.size),
+    "Docker-Content-Digest": info.digest,
+    ETag: `"${info.digest}"`,
+  };
+  if (warning) headers["Warning"] = `110 - "${warning}"`;
+  return headers;
+}
+
+/** GET and HEAD /v2/<name>/manifests/<reference> */
+export async function getManifest(request: RoutedRequest, env: Env): Promise<Response> {
+  const repository = repositoryOf(request, env);
+  const reference = checkReference(param(request, "reference"));
+  if (request.method === "HEAD") {
+    const info = await repository.headManifest(reference);
+    return bytesResponse(null, 200, manifestHeaders(info));
+  }
+  const manifest = await repository.getManifest(reference);
+  if (request.headers.get("If-None-Match") === `"${manifest.digest}"`) {
+    return emptyResponse(304, { ETag: `"${manifest.digest}"`, "Docker-Content-Digest": manifest.digest });
+  }
+  return bytesResponse(manifest.bytes, 200, manifestHeaders(manifest, manifest.warning));
+}
+
+/** PUT /v2/<name>/manifests/<reference>[?tag=…] */
+export async function putManifest(request: RoutedRequest, env: Env): Promise<Response> {
+  const repository = repositoryOf(request, env);
+  const reference = checkReference(param(request, "reference"));
+  const tags = new URL(request.url).searchParams.getAll("tag");
+  const bytes = await readLimited(request, loadConfig(env).maxManifestBytes);
+  const result = await repository.putManifest(reference, bytes, request.headers.get("Content-Type"), tags);
+  const headers: Record<string, string> = {
+    Location: `${repositoryPath(repository.name)}/manifests/${result.digest}`,
+    "Docker-Content-Digest": result.digest,
+  };
+  if (result.subject) headers["OCI-Subject"] = result.subject;
+  return emptyResponse(201, headers);
+}
+
+/** DELETE /v2/<name>/manifests/<reference> — a tag untags; a digest deletes the manifest and its tags. */
+export async function deleteManifest(request: RoutedRequest, env: Env): Promise<Response> {
+  const repository = repositoryOf(request, env);
+  await repository.deleteManifest(checkReference(param(request, "reference")));
+  return emptyResponse(202);
+}

@@ -1,0 +1,77 @@
+// Turns received bytes into a stored, verified, registered blob. Whatever the
+// path — a whole body whose digest R2 checks, or an upload assembled from
+// chunks — the blob becomes visible only after its digest matched, and a
+// mismatch leaves nothing behind.
+
+import { OciError } from "../http/errors";
+import { digestBytes, subtleName, toHex, type ParsedDigest } from "../oci/digest";
+import { blobIndexStub } from "./blob-index-do";
+import { contentKey } from "./blob-keys";
+import type { BlobInfo } from "./repository";
+import type { FinishedUpload } from "./upload-writer";
+
+/** R2's single-put ceiling; larger blobs go through multipart parts. */
+export const MAX_SINGLE_PUT = 5 * 1024 * 1024 * 1024 - 1;
+
+export interface StoredBlob extends BlobInfo {
+  key: string;
+}
+
+/** Stores a body of known length at its content key; R2 itself verifies the digest. */
+export async function storeWhole(
+  env: Env,
+  repository: string,
+  digest: ParsedDigest,
+  body: ReadableStream<Uint8Array> | Uint8Array,
+  length: number,
+): Promise<StoredBlob> {
+  const index = blobIndexStub(env, digest.digest);
+  const pin = await index.pin(digest.digest);
+  const key = contentKey(digest);
+  try {
+    const value = body instanceof Uint8Array ? body : body.pipeThrough(new FixedLengthStream(length));
+    await env.BLOBS.put(key, value, { [digest.algorithm]: digest.hex });
+  } catch (error) {
+    await index.releasePin(pin);
+    if (isChecksumMismatch(error)) throw digestMismatch(digest.digest);
+    if (error instanceof TypeError && /length/i.test(error.message)) {
+      throw new OciError("SIZE_INVALID", `body length does not match the declared ${length} bytes`);
+    }
+    throw error;
+  }
+  const canonical = await index.register(digest.digest, key, length, repository, pin);
+  return { digest: digest.digest, size: length, key: canonical };
+}
+
+/** Verifies and registers an upload that ended; deletes what it wrote on mismatch. */
+export async function storeFinished(env: Env, repository: string, digest: ParsedDigest, finished: FinishedUpload): Promise<StoredBlob> {
+  if (finished.kind === "small") {
+    if ((await digestBytes(finished.bytes, digest.algorithm)) !== digest.digest) throw digestMismatch(digest.digest);
+    return storeWhole(env, repository, digest, finished.bytes, finished.bytes.length);
+  }
+  const actual = digest.algorithm === "sha256" ? finished.sha256 : await hashObject(env.BLOBS, finished.key, digest);
+  if (actual !== digest.hex) {
+    await env.BLOBS.delete(finished.key);
+    throw digestMismatch(digest.digest);
+  }
+  const canonical = await blobIndexStub(env, digest.digest).register(digest.digest, finished.key, finished.size, repository);
+  if (canonical !== finished.key) await env.BLOBS.delete(finished.key);
+  return { digest: digest.digest, size: finished.size, key: canonical };
+}
+
+/** Only sha512 uploads get here: the resumable hash covers sha256. Native hashing is fast. */
+async function hashObject(bucket: R2Bucket, key: string, digest: ParsedDigest): Promise<string> {
+  const object = await bucket.get(key);
+  if (!object) throw new Error(`assembled upload ${key} vanished`);
+  const hasher = new crypto.DigestStream(subtleName(digest.algorithm));
+  await object.body.pipeTo(hasher);
+  return toHex(await hasher.digest);
+}
+
+function isChecksumMismatch(error: unknown): boolean {
+  return error instanceof Error && /checksum|digest|sha-?(256|512)|10037|BadDigest/i.test(error.message);
+}
+
+function digestMismatch(digest: string): OciError {
+  return new OciError("DIGEST_INVALID", `uploaded content does not match digest ${digest}`);
+}

@@ -1,0 +1,189 @@
+// A repository whose content is pushed to Berth. State lives in its
+// RepositoryDO; bytes live in R2 under keys the BlobIndexDO vouches for.
+
+import { OciError, unwrap } from "../http/errors";
+import { digestBytes, looksLikeDigest, parseDigest } from "../oci/digest";
+import { parseManifest, type Descriptor } from "../oci/manifest";
+import { assertTag, isValidName } from "../oci/names";
+import { ResumableSha256 } from "../oci/sha256-resumable";
+import { blobIndexStub } from "./blob-index-do";
+import { MAX_SINGLE_PUT, storeFinished, storeWhole, type StoredBlob } from "./blob-writer";
+import { catalogStub } from "./catalog-do";
+import { repositoryStub } from "./repository-do";
+import type { ManifestWrite } from "./manifest-table";
+import type { BlobContent, BlobInfo, ByteRange, ManifestContent, ManifestInfo, Page, PutManifestResult, Repository, UploadStatus } from "./repository";
+import type { UploadSession } from "./upload-session";
+import { UploadWriter, deleteUploadData } from "./upload-writer";
+
+export class HostedRepository implements Repository {
+  private readonly state;
+
+  constructor(
+    private readonly env: Env,
+    readonly name: string,
+    private readonly actor: string | null = null,
+  ) {
+    this.state = repositoryStub(env, name);
+  }
+
+  // ── manifests ──────────────────────────────────────────────────────────
+
+  async getManifest(reference: string): Promise<ManifestContent> {
+    return unwrap(await this.state.getManifest(reference));
+  }
+
+  async headManifest(reference: string): Promise<ManifestInfo> {
+    return unwrap(await this.state.resolve(reference));
+  }
+
+  async putManifest(reference: string, bytes: Uint8Array, contentType: string | null, tags: string[]): Promise<PutManifestResult> {
+    const parsed = parseManifest(bytes, contentType);
+    let digest: string;
+    const allTags = tags.map(assertTag);
+    if (looksLikeDigest(reference)) {
+      const wanted = parseDigest(reference);
+      digest = await digestBytes(bytes, wanted.algorithm);
+      if (digest !== wanted.digest) throw new OciError("DIGEST_INVALID", `manifest digest is ${digest}, not ${reference}`);
+    } else {
+      allTags.unshift(assertTag(reference));
+      digest = await digestBytes(bytes);
+    }
+    const write: ManifestWrite = {
+      digest,
+      mediaType: parsed.mediaType,
+      bytes,
+      blobs: parsed.blobs.map((d) => d.digest),
+      manifests: parsed.manifests.map((d) => d.digest),
+      subject: parsed.subject?.digest,
+      artifactType: parsed.artifactType,
+      annotations: parsed.annotations,
+    };
+    const outcome = unwrap(await this.state.putManifest(write, [...new Set(allTags)], this.actor));
+    if (outcome.firstManifest) await catalogStub(this.env).add(this.name);
+    return { digest: outcome.digest, mediaType: outcome.mediaType, size: outcome.size, subject: outcome.subject };
+  }
+
+  async deleteManifest(reference: string): Promise<void> {
+    const outcome = unwrap(await this.state.deleteManifest(reference, this.actor));
+    if (outcome.emptied) await catalogStub(this.env).remove(this.name);
+  }
+
+  async listTags(limit: number | undefined, last: string | undefined): Promise<Page<string>> {
+    const page = unwrap(await this.state.listTags(limit ?? 10_000, last));
+    return { items: page.tags, next: page.more ? page.tags.at(-1) : undefined };
+  }
+
+  async referrers(digest: string, artifactType: string | undefined): Promise<Descriptor[]> {
+    return this.state.referrers(digest, artifactType);
+  }
+
+  // ── blobs ──────────────────────────────────────────────────────────────
+
+  async statBlob(digest: string): Promise<BlobInfo> {
+    const link = await this.state.statBlob(digest);
+    if (!link) throw new OciError("BLOB_UNKNOWN", `blob ${digest} is unknown to ${this.name}`);
+    return { digest: link.digest, size: link.size };
+  }
+
+  async getBlob(digest: string, range: ((size: number) => ByteRange | undefined) | undefined): Promise<BlobContent> {
+    const link = await this.state.statBlob(digest);
+    if (!link) throw new OciError("BLOB_UNKNOWN", `blob ${digest} is unknown to ${this.name}`);
+    const wanted = range?.(link.size);
+    const object = await this.env.BLOBS.get(link.key, wanted ? { range: { offset: wanted.start, length: wanted.end - wanted.start + 1 } } : undefined);
+    if (!object) throw new OciError("BLOB_UNKNOWN", `blob ${digest} is missing from storage`);
+    return { digest, size: link.size, body: object.body, range: wanted };
+  }
+
+  async deleteBlob(digest: string): Promise<void> {
+    unwrap(await this.state.unlinkBlob(digest));
+    // Local unlink before the global one: a crash in between leaves garbage, never a dangling link.
+    await blobIndexStub(this.env, digest).unlink(this.name);
+  }
+
+  async mountBlob(digest: string, from: string): Promise<boolean> {
+    if (!isValidName(from) || from === this.name) return false;
+    const source = await repositoryStub(this.env, from).statBlob(digest);
+    if (!source) return false;
+    const location = await blobIndexStub(this.env, digest).linkExisting(digest, this.name);
+    if (!location) return false;
+    await this.state.linkBlob(digest, location.size, location.key);
+    return true;
+  }
+
+  // ── uploads ────────────────────────────────────────────────────────────
+
+  async startUpload(): Promise<UploadStatus> {
+    const session = newSession();
+    await this.state.createUpload(session);
+    return { id: session.id, offset: 0 };
+  }
+
+  async uploadStatus(id: string): Promise<UploadStatus> {
+    const session = unwrap(await this.state.getUpload(id));
+    return { id, offset: session.offset };
+  }
+
+  async appendUpload(id: string, body: ReadableStream<Uint8Array> | null, _length: number | undefined, start: number | undefined): Promise<UploadStatus> {
+    const session = unwrap(await this.state.beginAppend(id, start));
+    let next: UploadSession;
+    try {
+      const writer = await UploadWriter.open(this.env.BLOBS, session);
+      if (body) await writer.write(body);
+      next = await writer.suspend();
+      await this.state.commitAppend(next);
+    } catch (error) {
+      await this.state.abortAppend(id);
+      throw error;
+    }
+    if (session.tailKey && session.tailKey !== next.tailKey) await this.env.BLOBS.delete(session.tailKey);
+    return { id, offset: next.offset };
+  }
+
+  async completeUpload(id: string, digest: string, body: ReadableStream<Uint8Array> | null, length: number | undefined): Promise<BlobInfo> {
+    const wanted = parseDigest(digest);
+    const session = unwrap(await this.state.beginAppend(id, undefined));
+    let stored: StoredBlob;
+    try {
+      stored = session.offset === 0 && body && length !== undefined && length <= MAX_SINGLE_PUT
+        ? await storeWhole(this.env, this.name, wanted, body, length)
+        : await this.finishSession(session, wanted, body);
+    } catch (error) {
+      // A wrong digest ends the session (nothing of it stays visible); other failures leave it resumable.
+      if (error instanceof OciError && error.code === "DIGEST_INVALID") await this.dropSession(id);
+      else await this.state.abortAppend(id);
+      throw error;
+    }
+    await this.state.linkBlob(stored.digest, stored.size, stored.key);
+    await this.dropSession(id);
+    return { digest: stored.digest, size: stored.size };
+  }
+
+  async cancelUpload(id: string): Promise<void> {
+    const session = unwrap(await this.state.endUpload(id));
+    await deleteUploadData(this.env.BLOBS, session);
+  }
+
+  async putBlob(digest: string, body: ReadableStream<Uint8Array> | null, length: number | undefined): Promise<BlobInfo> {
+    const wanted = parseDigest(digest);
+    const stored = length !== undefined && length <= MAX_SINGLE_PUT
+      ? await storeWhole(this.env, this.name, wanted, body ?? new Uint8Array(0), length)
+      : await this.finishSession(newSession(), wanted, body);
+    await this.state.linkBlob(stored.digest, stored.size, stored.key);
+    return { digest: stored.digest, size: stored.size };
+  }
+
+  private async finishSession(session: UploadSession, digest: ReturnType<typeof parseDigest>, body: ReadableStream<Uint8Array> | null): Promise<StoredBlob> {
+    const writer = await UploadWriter.open(this.env.BLOBS, session);
+    if (body) await writer.write(body);
+    return storeFinished(this.env, this.name, digest, await writer.finish());
+  }
+
+  private async dropSession(id: string): Promise<void> {
+    const ended = await this.state.endUpload(id);
+    if (ended.ok) await deleteUploadData(this.env.BLOBS, ended.value);
+  }
+}
+
+function newSession(): UploadSession {
+  return { id: crypto.randomUUID(), offset: 0, sha256: new ResumableSha256().save(), parts: [] };
+}

@@ -1,0 +1,111 @@
+// Manifest rows of one repository: bytes (chunked, since a SQLite value in a
+// Durable Object is capped at 2 MB), what each manifest references, and the
+// per-blob reference counts those references imply.
+
+import { fail, ok, type Result } from "../http/errors";
+import type { ManifestInfo } from "./repository";
+
+const CHUNK_BYTES = 1024 * 1024;
+
+/** What the Worker hands to the Durable Object after parsing and hashing a manifest. */
+export interface ManifestWrite {
+  digest: string;
+  mediaType: string;
+  bytes: Uint8Array;
+  blobs: string[];
+  manifests: string[];
+  subject?: string;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}
+
+export type ManifestRow = {
+  digest: string;
+  media_type: string;
+  size: number;
+  subject: string | null;
+  artifact_type: string | null;
+  annotations: string | null;
+  created_at: number;
+  last_pulled_at: number | null;
+};
+
+export function toInfo(row: ManifestRow): ManifestInfo {
+  return { digest: row.digest, mediaType: row.media_type, size: row.size, subject: row.subject ?? undefined };
+}
+
+export function findManifest(sql: SqlStorage, digest: string): ManifestRow | undefined {
+  return sql.exec<ManifestRow>("SELECT * FROM manifests WHERE digest = ?", digest).toArray()[0];
+}
+
+export function readManifestBytes(sql: SqlStorage, digest: string, size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const row of sql.exec<{ bytes: ArrayBuffer }>("SELECT bytes FROM manifest_chunks WHERE digest = ? ORDER BY seq", digest)) {
+    const chunk = new Uint8Array(row.bytes);
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}
+
+/** Digests among `wanted` that the repository does not have. */
+export function missingReferences(sql: SqlStorage, write: ManifestWrite): string[] {
+  const missing: string[] = [];
+  for (const digest of new Set(write.blobs)) {
+    if (sql.exec("SELECT 1 FROM blobs WHERE digest = ?", digest).toArray().length === 0) missing.push(digest);
+  }
+  for (const digest of new Set(write.manifests)) {
+    if (!findManifest(sql, digest)) missing.push(digest);
+  }
+  return missing;
+}
+
+/** Inserts a manifest that is not yet stored and counts its references. */
+export function insertManifest(sql: SqlStorage, write: ManifestWrite, now: number): void {
+  sql.exec(
+    "INSERT INTO manifests (digest, media_type, size, subject, artifact_type, annotations, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    write.digest,
+    write.mediaType,
+    write.bytes.length,
+    write.subject ?? null,
+    write.artifactType ?? null,
+    write.annotations ? JSON.stringify(write.annotations) : null,
+    now,
+  );
+  for (let seq = 0; seq * CHUNK_BYTES < write.bytes.length || seq === 0; seq++) {
+    const chunk = write.bytes.slice(seq * CHUNK_BYTES, (seq + 1) * CHUNK_BYTES);
+    sql.exec("INSERT INTO manifest_chunks (digest, seq, bytes) VALUES (?, ?, ?)", write.digest, seq, chunk);
+    if (chunk.length < CHUNK_BYTES) break;
+  }
+  for (const blob of new Set(write.blobs)) {
+    sql.exec("INSERT INTO manifest_refs (parent, child, kind) VALUES (?, ?, 'blob')", write.digest, blob);
+    sql.exec("UPDATE blobs SET refcount = refcount + 1 WHERE digest = ?", blob);
+  }
+  for (const child of new Set(write.manifests)) {
+    sql.exec("INSERT INTO manifest_refs (parent, child, kind) VALUES (?, ?, 'manifest')", write.digest, child);
+  }
+}
+
+/** Indexes in this repository that list `digest` as a child. */
+export function parentIndexes(sql: SqlStorage, digest: string): string[] {
+  return sql
+    .exec<{ parent: string }>("SELECT parent FROM manifest_refs WHERE child = ? AND kind = 'manifest'", digest)
+    .toArray()
+    .map((r) => r.parent);
+}
+
+/** Removes a manifest, its bytes and its references; blob counts drop with them. */
+export function removeManifest(sql: SqlStorage, digest: string): Result<void> {
+  const parents = parentIndexes(sql, digest);
+  if (parents.length > 0) {
+    return fail("DENIED", `manifest ${digest} is part of index ${parents[0]}; delete the index first`, { indexes: parents }, 409);
+  }
+  for (const row of sql.exec<{ child: string }>("SELECT child FROM manifest_refs WHERE parent = ? AND kind = 'blob'", digest).toArray()) {
+    sql.exec("UPDATE blobs SET refcount = refcount - 1 WHERE digest = ? AND refcount > 0", row.child);
+  }
+  sql.exec("DELETE FROM manifest_refs WHERE parent = ?", digest);
+  sql.exec("DELETE FROM manifest_chunks WHERE digest = ?", digest);
+  sql.exec("DELETE FROM manifests WHERE digest = ?", digest);
+  return ok(undefined);
+}

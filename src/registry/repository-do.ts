@@ -1,0 +1,235 @@
+// One Durable Object per repository name: the single writer of its tags,
+// manifests, blob links with reference counts, upload sessions and tag
+// history. Methods return Result values for client errors (thrown errors do
+// not keep their type across RPC); HostedRepository turns them into OciErrors.
+
+import { DurableObject } from "cloudflare:workers";
+import { loadConfig } from "../config";
+import { fail, ok, type Result } from "../http/errors";
+import { looksLikeDigest } from "../oci/digest";
+import type { Descriptor } from "../oci/manifest";
+import { findManifest, insertManifest, missingReferences, readManifestBytes, removeManifest, toInfo, type ManifestRow, type ManifestWrite } from "./manifest-table";
+import type { ManifestContent, ManifestInfo } from "./repository";
+import { REPOSITORY_SCHEMA } from "./schema";
+import { listTags, removeTag, setTag, tagDigest, tagHistory, tagsOf, type TagMove } from "./tag-table";
+import type { UploadSession } from "./upload-session";
+import { deleteUploadData } from "./upload-writer";
+
+/** A blob linked into this repository. */
+export interface BlobLink {
+  digest: string;
+  size: number;
+  key: string;
+  refcount: number;
+}
+
+/** A PATCH holds its session at most this long; a crashed request frees it after that. */
+const APPEND_LEASE_MS = 15 * 60 * 1000;
+/** Pull times are recorded at this resolution, so pulls rarely write. */
+const PULL_STAMP_RESOLUTION_MS = 60 * 60 * 1000;
+
+export interface PutManifestOutcome extends ManifestInfo {
+  /** True when the repository should be (re)announced to the catalog. */
+  firstManifest: boolean;
+}
+
+export class RepositoryDO extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.sql.exec(REPOSITORY_SCHEMA);
+  }
+
+  // ── manifests ──────────────────────────────────────────────────────────
+
+  async resolve(reference: string): Promise<Result<ManifestInfo>> {
+    const row = this.manifestRow(reference);
+    if (!row.ok) return row;
+    return ok(toInfo(row.value));
+  }
+
+  async getManifest(reference: string): Promise<Result<ManifestContent>> {
+    const row = this.manifestRow(reference);
+    if (!row.ok) return row;
+    const manifest = row.value;
+    const now = Date.now();
+    if (!manifest.last_pulled_at || now - manifest.last_pulled_at > PULL_STAMP_RESOLUTION_MS) {
+      this.sql.exec("UPDATE manifests SET last_pulled_at = ? WHERE digest = ?", now, manifest.digest);
+    }
+    return ok({ ...toInfo(manifest), bytes: readManifestBytes(this.sql, manifest.digest, manifest.size) });
+  }
+
+  async putManifest(write: ManifestWrite, tags: string[], actor: string | null): Promise<Result<PutManifestOutcome>> {
+    return this.ctx.storage.transactionSync(() => {
+      const hadManifests = this.count("manifests") > 0;
+      const now = Date.now();
+      if (!findManifest(this.sql, write.digest)) {
+        const missing = missingReferences(this.sql, write);
+        if (missing.length > 0) {
+          return fail<PutManifestOutcome>("MANIFEST_BLOB_UNKNOWN", `manifest references unknown blob or manifest ${missing[0]}`, { missing });
+        }
+        insertManifest(this.sql, write, now);
+      }
+      for (const tag of tags) setTag(this.sql, tag, write.digest, now, actor);
+      return ok({ digest: write.digest, mediaType: write.mediaType, size: write.bytes.length, subject: write.subject, firstManifest: !hadManifests });
+    });
+  }
+
+  /** Untags (reference is a tag) or deletes a manifest and every tag on it (reference is a digest). */
+  async deleteManifest(reference: string, actor: string | null): Promise<Result<{ emptied: boolean }>> {
+    return this.ctx.storage.transactionSync(() => {
+      const now = Date.now();
+      if (!looksLikeDigest(reference)) {
+        if (!removeTag(this.sql, reference, now, actor)) return fail<{ emptied: boolean }>("MANIFEST_UNKNOWN", `tag "${reference}" is unknown`);
+        return ok({ emptied: false });
+      }
+      if (!findManifest(this.sql, reference)) return fail<{ emptied: boolean }>("MANIFEST_UNKNOWN", `manifest ${reference} is unknown`);
+      const removed = removeManifest(this.sql, reference);
+      if (!removed.ok) return removed;
+      for (const tag of tagsOf(this.sql, reference)) removeTag(this.sql, tag, now, actor);
+      return ok({ emptied: this.count("manifests") === 0 });
+    });
+  }
+
+  async listTags(limit: number, last: string | undefined): Promise<Result<{ tags: string[]; more: boolean }>> {
+    if (this.count("manifests") === 0 && this.count("tags") === 0) return fail("NAME_UNKNOWN", "repository is unknown");
+    return ok(listTags(this.sql, limit, last));
+  }
+
+  async history(tag: string | undefined, limit: number): Promise<TagMove[]> {
+    return tagHistory(this.sql, tag, limit);
+  }
+
+  async referrers(subject: string, artifactType: string | undefined): Promise<Descriptor[]> {
+    const rows = this.sql
+      .exec<{ digest: string; media_type: string; size: number; artifact_type: string | null; annotations: string | null }>(
+        "SELECT digest, media_type, size, artifact_type, annotations FROM manifests WHERE subject = ? ORDER BY created_at, digest",
+        subject,
+      )
+      .toArray();
+    return rows
+      .filter((row) => artifactType === undefined || row.artifact_type === artifactType)
+      .map((row) => {
+        const descriptor: Descriptor = { mediaType: row.media_type, digest: row.digest, size: row.size };
+        if (row.artifact_type) descriptor.artifactType = row.artifact_type;
+        if (row.annotations) descriptor.annotations = JSON.parse(row.annotations) as Record<string, string>;
+        return descriptor;
+      });
+  }
+
+  // ── blob links ─────────────────────────────────────────────────────────
+
+  async statBlob(digest: string): Promise<BlobLink | null> {
+    const row = this.sql
+      .exec<{ digest: string; size: number; r2_key: string; refcount: number }>("SELECT digest, size, r2_key, refcount FROM blobs WHERE digest = ?", digest)
+      .toArray()[0];
+    return row ? { digest: row.digest, size: row.size, key: row.r2_key, refcount: row.refcount } : null;
+  }
+
+  /** Links a verified blob; the global BlobIndexDO must already know it. */
+  async linkBlob(digest: string, size: number, key: string): Promise<void> {
+    this.sql.exec(
+      "INSERT INTO blobs (digest, size, r2_key, linked_at) VALUES (?, ?, ?, ?) ON CONFLICT(digest) DO UPDATE SET r2_key = excluded.r2_key, size = excluded.size",
+      digest,
+      size,
+      key,
+      Date.now(),
+    );
+  }
+
+  async unlinkBlob(digest: string): Promise<Result<void>> {
+    const link = await this.statBlob(digest);
+    if (!link) return fail("BLOB_UNKNOWN", `blob ${digest} is unknown to this repository`);
+    if (link.refcount > 0) {
+      return fail("DENIED", `blob ${digest} is used by ${link.refcount} manifest(s) in this repository; delete them first`, undefined, 409);
+    }
+    this.sql.exec("DELETE FROM blobs WHERE digest = ?", digest);
+    return ok(undefined);
+  }
+
+  // ── upload sessions ────────────────────────────────────────────────────
+
+  async createUpload(session: UploadSession): Promise<void> {
+    const now = Date.now();
+    this.sql.exec("INSERT INTO uploads (id, state, created_at, updated_at) VALUES (?, ?, ?, ?)", session.id, JSON.stringify(session), now, now);
+    await this.scheduleUploadExpiry();
+  }
+
+  async getUpload(id: string): Promise<Result<UploadSession>> {
+    const row = this.uploadRow(id);
+    return row ? ok(JSON.parse(row.state) as UploadSession) : fail("BLOB_UPLOAD_UNKNOWN", `upload ${id} is unknown`);
+  }
+
+  /** Claims a session for one request; `start` must equal the bytes received so far. */
+  async beginAppend(id: string, start: number | undefined): Promise<Result<UploadSession>> {
+    const row = this.uploadRow(id);
+    if (!row) return fail("BLOB_UPLOAD_UNKNOWN", `upload ${id} is unknown`);
+    const session = JSON.parse(row.state) as UploadSession;
+    const now = Date.now();
+    if (row.busy_until > now) {
+      return fail("BLOB_UPLOAD_INVALID", `upload ${id} is receiving another chunk`, { offset: session.offset }, 416);
+    }
+    if (start !== undefined && start !== session.offset) {
+      return fail("BLOB_UPLOAD_INVALID", `chunk starts at ${start} but ${session.offset} bytes were received`, { offset: session.offset }, 416);
+    }
+    this.sql.exec("UPDATE uploads SET busy_until = ? WHERE id = ?", now + APPEND_LEASE_MS, id);
+    return ok(session);
+  }
+
+  async commitAppend(session: UploadSession): Promise<void> {
+    this.sql.exec("UPDATE uploads SET state = ?, busy_until = 0, updated_at = ? WHERE id = ?", JSON.stringify(session), Date.now(), session.id);
+  }
+
+  async abortAppend(id: string): Promise<void> {
+    this.sql.exec("UPDATE uploads SET busy_until = 0 WHERE id = ?", id);
+  }
+
+  /** Forgets a session (finished or cancelled); returns it so the caller can clean R2. */
+  async endUpload(id: string): Promise<Result<UploadSession>> {
+    const row = this.uploadRow(id);
+    if (!row) return fail("BLOB_UPLOAD_UNKNOWN", `upload ${id} is unknown`);
+    this.sql.exec("DELETE FROM uploads WHERE id = ?", id);
+    return ok(JSON.parse(row.state) as UploadSession);
+  }
+
+  override async alarm(): Promise<void> {
+    const cutoff = Date.now() - loadConfig(this.env).uploadExpirySeconds * 1000;
+    const stale = this.sql.exec<{ id: string; state: string }>("SELECT id, state FROM uploads WHERE updated_at < ? AND busy_until < ?", cutoff, Date.now()).toArray();
+    for (const row of stale) {
+      await deleteUploadData(this.env.BLOBS, JSON.parse(row.state) as UploadSession);
+      this.sql.exec("DELETE FROM uploads WHERE id = ?", row.id);
+    }
+    await this.scheduleUploadExpiry();
+  }
+
+  // ── helpers ────────────────────────────────────────────────────────────
+
+  private manifestRow(reference: string): Result<ManifestRow> {
+    const digest = looksLikeDigest(reference) ? reference : tagDigest(this.sql, reference);
+    const row = digest ? findManifest(this.sql, digest) : undefined;
+    if (!row) return fail("MANIFEST_UNKNOWN", `manifest ${reference} is unknown`);
+    return ok(row);
+  }
+
+  private uploadRow(id: string): { state: string; busy_until: number } | undefined {
+    return this.sql.exec<{ state: string; busy_until: number }>("SELECT state, busy_until FROM uploads WHERE id = ?", id).toArray()[0];
+  }
+
+  private count(table: "manifests" | "tags" | "uploads"): number {
+    return this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${table}`).one().n;
+  }
+
+  private async scheduleUploadExpiry(): Promise<void> {
+    const oldest = this.sql.exec<{ at: number | null }>("SELECT min(updated_at) AS at FROM uploads").one().at;
+    if (oldest === null) return;
+    const due = oldest + loadConfig(this.env).uploadExpirySeconds * 1000;
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > due) await this.ctx.storage.setAlarm(Math.max(due, Date.now() + 1000));
+  }
+}
+
+export function repositoryStub(env: Env, name: string): DurableObjectStub<RepositoryDO> {
+  return env.REPOSITORY.get(env.REPOSITORY.idFromName(name));
+}

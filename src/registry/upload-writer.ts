@@ -1,0 +1,146 @@
+// Streams upload chunks into R2 without holding a blob in memory: bytes are
+// cut into PART_SIZE multipart parts (at most two part buffers live at once),
+// and whatever does not fill a part is parked in a small tail object until the
+// next chunk. The SHA-256 state travels with the session so a later request
+// can verify the digest without re-reading the blob.
+
+import { ResumableSha256 } from "../oci/sha256-resumable";
+import { PART_SIZE, tailSize, uploadPrefix, type UploadSession } from "./upload-session";
+
+/** The blob as it stands when an upload ends. */
+export type FinishedUpload =
+  | { kind: "small"; bytes: Uint8Array; sha256: string }
+  | { kind: "assembled"; key: string; size: number; sha256: string };
+
+export class UploadWriter {
+  private readonly hash: ResumableSha256;
+  private buffer = new Uint8Array(PART_SIZE);
+  private filled = 0;
+  private inFlight: Promise<void> | undefined;
+  private multipart: R2MultipartUpload | undefined;
+  private readonly parts: { partNumber: number; etag: string }[];
+  private offset: number;
+
+  private constructor(
+    private readonly bucket: R2Bucket,
+    private readonly session: UploadSession,
+  ) {
+    this.hash = new ResumableSha256(session.sha256);
+    this.parts = [...session.parts];
+    this.offset = session.offset;
+  }
+
+  /** Opens a writer positioned at the end of the session's data. */
+  static async open(bucket: R2Bucket, session: UploadSession): Promise<UploadWriter> {
+    const writer = new UploadWriter(bucket, session);
+    if (session.multipartId && session.multipartKey) {
+      writer.multipart = bucket.resumeMultipartUpload(session.multipartKey, session.multipartId);
+    }
+    const size = tailSize(session);
+    if (size > 0) {
+      if (!session.tailKey) throw new Error(`upload ${session.id} lost its tail`);
+      const tail = await bucket.get(session.tailKey);
+      if (!tail) throw new Error(`upload ${session.id} tail object is missing`);
+      const bytes = new Uint8Array(await tail.arrayBuffer());
+      if (bytes.length !== size) throw new Error(`upload ${session.id} tail has ${bytes.length} bytes, expected ${size}`);
+      writer.buffer.set(bytes);
+      writer.filled = size;
+    }
+    return writer;
+  }
+
+  get received(): number {
+    return this.offset;
+  }
+
+  /** Reads a whole request body into the upload. `maxBytes` guards a declared Content-Length. */
+  async write(body: ReadableStream<Uint8Array>): Promise<number> {
+    const reader = body.getReader();
+    let count = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      count += value.length;
+      this.hash.update(value);
+      this.offset += value.length;
+      let at = 0;
+      while (at < value.length) {
+        const take = Math.min(PART_SIZE - this.filled, value.length - at);
+        this.buffer.set(value.subarray(at, at + take), this.filled);
+        this.filled += take;
+        at += take;
+        if (this.filled === PART_SIZE) await this.flushPart();
+      }
+    }
+    return count;
+  }
+
+  /** Ends a request that is not the last: parks the tail and returns the state to persist. */
+  async suspend(): Promise<UploadSession> {
+    await this.inFlight;
+    let tailKey: string | undefined;
+    if (this.filled > 0) {
+      // The key carries the offset so a crash between this put and the state
+      // commit cannot make the committed state point at the wrong bytes.
+      tailKey = `${uploadPrefix(this.session.id)}tail-${this.offset}`;
+      await this.bucket.put(tailKey, this.buffer.subarray(0, this.filled));
+    }
+    return {
+      id: this.session.id,
+      offset: this.offset,
+      sha256: this.hash.save(),
+      multipartKey: this.multipart?.key,
+      multipartId: this.multipart?.uploadId,
+      parts: this.parts,
+      tailKey,
+    };
+  }
+
+  /** Ends the upload: small blobs come back as bytes, larger ones as a completed R2 object. */
+  async finish(): Promise<FinishedUpload> {
+    await this.inFlight;
+    const sha256 = this.hash.digestHex();
+    if (!this.multipart) {
+      return { kind: "small", bytes: this.buffer.subarray(0, this.filled), sha256 };
+    }
+    if (this.filled > 0) {
+      const part = await this.multipart.uploadPart(this.parts.length + 1, this.buffer.subarray(0, this.filled));
+      this.parts.push({ partNumber: part.partNumber, etag: part.etag });
+    }
+    await this.multipart.complete(this.parts);
+    return { kind: "assembled", key: this.multipart.key, size: this.offset, sha256 };
+  }
+
+  private async flushPart(): Promise<void> {
+    await this.inFlight;
+    this.multipart ??= await this.bucket.createMultipartUpload(`assembled/${this.session.id}`);
+    const multipart = this.multipart;
+    const partNumber = this.parts.length + 1;
+    const full = this.buffer;
+    // Upload this part while the next one fills: two buffers at most.
+    this.buffer = new Uint8Array(PART_SIZE);
+    this.filled = 0;
+    const slot = { partNumber, etag: "" };
+    this.parts.push(slot);
+    this.inFlight = multipart.uploadPart(partNumber, full).then((part) => {
+      slot.etag = part.etag;
+    });
+  }
+}
+
+/** Removes everything an upload session left in R2 except an assembled blob that was kept. */
+export async function deleteUploadData(bucket: R2Bucket, session: UploadSession): Promise<void> {
+  if (session.multipartId && session.multipartKey) {
+    await bucket
+      .resumeMultipartUpload(session.multipartKey, session.multipartId)
+      .abort()
+      .catch(() => undefined);
+  }
+  const prefix = uploadPrefix(session.id);
+  let cursor: string | undefined;
+  do {
+    const page = await bucket.list({ prefix, cursor });
+    if (page.objects.length) await bucket.delete(page.objects.map((o) => o.key));
+    cursor = page.truncated ? page.cursor : undefined;
+  } while (cursor);
+}
