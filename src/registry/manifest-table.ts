@@ -6,6 +6,9 @@ import { fail, ok, type Result } from "../http/errors";
 import type { ManifestInfo } from "./repository";
 
 const CHUNK_BYTES = 1024 * 1024;
+/** Annotations larger than this are read back from the manifest bytes instead of a column. */
+const MAX_INLINE_ANNOTATIONS = 256 * 1024;
+const ANNOTATIONS_IN_BODY = "@body";
 
 /** What the Worker hands to the Durable Object after parsing and hashing a manifest. */
 export interface ManifestWrite {
@@ -70,7 +73,7 @@ export function insertManifest(sql: SqlStorage, write: ManifestWrite, now: numbe
     write.bytes.length,
     write.subject ?? null,
     write.artifactType ?? null,
-    write.annotations ? JSON.stringify(write.annotations) : null,
+    inlineAnnotations(write.annotations),
     now,
   );
   for (let seq = 0; seq * CHUNK_BYTES < write.bytes.length || seq === 0; seq++) {
@@ -108,4 +111,18 @@ export function removeManifest(sql: SqlStorage, digest: string): Result<void> {
   sql.exec("DELETE FROM manifest_chunks WHERE digest = ?", digest);
   sql.exec("DELETE FROM manifests WHERE digest = ?", digest);
   return ok(undefined);
+}
+
+function inlineAnnotations(annotations: Record<string, string> | undefined): string | null {
+  if (!annotations) return null;
+  const json = JSON.stringify(annotations);
+  return json.length <= MAX_INLINE_ANNOTATIONS ? json : ANNOTATIONS_IN_BODY;
+}
+
+/** The annotations a referrers response lists for a manifest row. */
+export function annotationsOf(sql: SqlStorage, row: Pick<ManifestRow, "digest" | "size" | "annotations">): Record<string, string> | undefined {
+  if (row.annotations === null) return undefined;
+  const json = row.annotations === ANNOTATIONS_IN_BODY ? new TextDecoder().decode(readManifestBytes(sql, row.digest, row.size)) : row.annotations;
+  const parsed = JSON.parse(json) as { annotations?: Record<string, string> } | Record<string, string>;
+  return row.annotations === ANNOTATIONS_IN_BODY ? (parsed as { annotations?: Record<string, string> }).annotations : (parsed as Record<string, string>);
 }

@@ -8,7 +8,7 @@ import { loadConfig } from "../config";
 import { fail, ok, type Result } from "../http/errors";
 import { looksLikeDigest } from "../oci/digest";
 import type { Descriptor } from "../oci/manifest";
-import { findManifest, insertManifest, missingReferences, readManifestBytes, removeManifest, toInfo, type ManifestRow, type ManifestWrite } from "./manifest-table";
+import { annotationsOf, findManifest, insertManifest, missingReferences, readManifestBytes, removeManifest, toInfo, type ManifestRow, type ManifestWrite } from "./manifest-table";
 import type { ManifestContent, ManifestInfo } from "./repository";
 import { REPOSITORY_SCHEMA } from "./schema";
 import { listTags, removeTag, setTag, tagDigest, tagHistory, tagsOf, type TagMove } from "./tag-table";
@@ -114,7 +114,8 @@ export class RepositoryDO extends DurableObject<Env> {
       .map((row) => {
         const descriptor: Descriptor = { mediaType: row.media_type, digest: row.digest, size: row.size };
         if (row.artifact_type) descriptor.artifactType = row.artifact_type;
-        if (row.annotations) descriptor.annotations = JSON.parse(row.annotations) as Record<string, string>;
+        const annotations = annotationsOf(this.sql, row);
+        if (annotations) descriptor.annotations = annotations;
         return descriptor;
       });
   }
