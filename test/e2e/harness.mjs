@@ -110,9 +110,12 @@ export async function which(cmd) {
 const tempDirs = [];
 let cleanupInstalled = false;
 
-/** A fresh temp dir, removed when the process exits (unless BERTH_E2E_KEEP=1). */
-export function makeTempDir(prefix = "berth-e2e-") {
-  const base = process.env.BERTH_E2E_TMP || tmpdir();
+/**
+ * A fresh temp dir, removed when the process exits (unless BERTH_E2E_KEEP=1).
+ * short: directly under /tmp (podman refuses a runroot path longer than 50 characters).
+ */
+export function makeTempDir(prefix = "berth-e2e-", { short = false } = {}) {
+  const base = short ? (existsSync("/tmp") ? "/tmp" : tmpdir()) : process.env.BERTH_E2E_TMP || tmpdir();
   mkdirSync(base, { recursive: true });
   const dir = mkdtempSync(join(base, prefix));
   tempDirs.push(dir);
@@ -642,4 +645,66 @@ export async function skopeo(args, { debug = false, allowFail = false, timeoutMs
 export function dockerRef(repo, tagOrDigest) {
   const sep = tagOrDigest.startsWith("sha256:") || tagOrDigest.startsWith("sha512:") ? "@" : ":";
   return `docker://${BERTH_HOST}/${repo}${sep}${tagOrDigest}`;
+}
+
+// ---------------------------------------------------------------------------
+// Recording proxy: an https server on 127.0.0.1 that forwards every request to the registry
+// and records method, path and headers — to check what a real client actually sent.
+
+let certCache = null;
+
+/** A self-signed certificate for 127.0.0.1 (made with openssl once per process). */
+export async function selfSignedCert() {
+  if (certCache) return certCache;
+  const dir = makeTempDir("berth-cert-");
+  const key = join(dir, "key.pem");
+  const cert = join(dir, "cert.pem");
+  await run("openssl", [
+    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert,
+  ]);
+  certCache = { key: await readFile(key), cert: await readFile(cert) };
+  return certCache;
+}
+
+/**
+ * Start a recording proxy in front of BERTH_URL. The Host header is forwarded unchanged, so a
+ * registry that builds absolute Locations from it keeps the client on the proxy.
+ * Returns {host, url, requests: [{method, path, headers}], close()}.
+ */
+export async function startRecordingProxy() {
+  requireTarget();
+  const https = await import("node:https");
+  const { key, cert } = await selfSignedCert();
+  const target = new URL(BERTH_URL);
+  const agent = new https.Agent({ keepAlive: true, rejectUnauthorized: false });
+  const requests = [];
+  const server = https.createServer({ key, cert }, (req, res) => {
+    requests.push({ method: req.method, path: req.url, headers: { ...req.headers } });
+    const up = https.request(
+      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent },
+      (ur) => {
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        ur.pipe(res);
+      },
+    );
+    up.on("error", (e) => {
+      res.writeHead(502, { "content-type": "text/plain" });
+      res.end(`proxy error: ${e.message}`);
+    });
+    req.pipe(up);
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address();
+  return {
+    host: `127.0.0.1:${port}`,
+    url: `https://127.0.0.1:${port}`,
+    requests,
+    close: () =>
+      new Promise((r) => {
+        agent.destroy();
+        server.closeAllConnections?.();
+        server.close(() => r());
+      }),
+  };
 }
