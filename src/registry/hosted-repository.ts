@@ -11,11 +11,12 @@ import { MAX_SINGLE_PUT, storeFinished, storeWhole, type StoredBlob } from "./bl
 import { catalogStub } from "./catalog-do";
 import { repositoryStub } from "./repository-do";
 import type { ManifestWrite } from "./manifest-table";
-import type { BlobContent, BlobInfo, ByteRange, ManifestContent, ManifestInfo, Page, PutManifestResult, Repository, UploadStatus } from "./repository";
+import type { BlobContent, BlobInfo, ByteRange, ManifestContent, ManifestInfo, Page, PutManifestResult, Repository, TagDetail, TagMove, UploadStatus } from "./repository";
 import type { UploadSession } from "./upload-session";
 import { UploadWriter, deleteUploadData } from "./upload-writer";
 
 export class HostedRepository implements Repository {
+  readonly kind = "hosted";
   private readonly state;
 
   constructor(
@@ -75,6 +76,18 @@ export class HostedRepository implements Repository {
 
   async referrers(digest: string, artifactType: string | undefined): Promise<Descriptor[]> {
     return this.state.referrers(digest, artifactType);
+  }
+
+  async tagDetails(): Promise<TagDetail[]> {
+    return this.state.tagDetails();
+  }
+
+  async danglingManifests(): Promise<(ManifestInfo & { createdAt: number })[]> {
+    return this.state.danglingManifests();
+  }
+
+  async tagHistory(tag: string | undefined, limit: number): Promise<TagMove[]> {
+    return this.state.history(tag, limit);
   }
 
   // ── blobs ──────────────────────────────────────────────────────────────

@@ -28,6 +28,14 @@ const APPEND_LEASE_MS = 15 * 60 * 1000;
 /** Pull times are recorded at this resolution, so pulls rarely write. */
 const PULL_STAMP_RESOLUTION_MS = 60 * 60 * 1000;
 
+export interface TaggedManifest {
+  tag: string;
+  digest: string;
+  mediaType: string;
+  size: number;
+  updatedAt: number;
+}
+
 export interface PutManifestOutcome extends ManifestInfo {
   /** True when the repository should be (re)announced to the catalog. */
   firstManifest: boolean;
@@ -96,6 +104,29 @@ export class RepositoryDO extends DurableObject<Env> {
   async listTags(limit: number, last: string | undefined): Promise<Result<{ tags: string[]; more: boolean }>> {
     if (this.count("manifests") === 0 && this.count("tags") === 0) return fail("NAME_UNKNOWN", "repository is unknown");
     return ok(listTags(this.sql, limit, last));
+  }
+
+  /** Every tag with what it points at, for the JSON API. */
+  async tagDetails(): Promise<TaggedManifest[]> {
+    return this.sql
+      .exec<{ tag: string; digest: string; media_type: string; size: number; updated_at: number }>(
+        "SELECT t.tag, t.digest, m.media_type, m.size, t.updated_at FROM tags t JOIN manifests m ON m.digest = t.digest ORDER BY t.tag",
+      )
+      .toArray()
+      .map((r) => ({ tag: r.tag, digest: r.digest, mediaType: r.media_type, size: r.size, updatedAt: r.updated_at }));
+  }
+
+  /** Manifests no tag names and no index in this repository lists ("dangling" images). */
+  async danglingManifests(): Promise<(ManifestInfo & { createdAt: number })[]> {
+    return this.sql
+      .exec<ManifestRow>(
+        `SELECT * FROM manifests m
+         WHERE NOT EXISTS (SELECT 1 FROM tags t WHERE t.digest = m.digest)
+           AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.child = m.digest AND r.kind = 'manifest')
+         ORDER BY m.created_at`,
+      )
+      .toArray()
+      .map((row) => ({ ...toInfo(row), createdAt: row.created_at }));
   }
 
   async history(tag: string | undefined, limit: number): Promise<TagMove[]> {

@@ -50,8 +50,26 @@ export interface UploadStatus {
   offset: number;
 }
 
+export interface TagDetail {
+  tag: string;
+  digest: string;
+  mediaType: string;
+  size: number;
+  updatedAt: number;
+}
+
+export interface TagMove {
+  tag: string;
+  previousDigest: string | null;
+  newDigest: string | null;
+  at: number;
+  actor: string | null;
+}
+
 export interface Repository {
   readonly name: string;
+  /** "hosted" for pushed content, "cached" for an upstream mirror. */
+  readonly kind: "hosted" | "cached";
 
   getManifest(reference: string): Promise<ManifestContent>;
   headManifest(reference: string): Promise<ManifestInfo>;
@@ -59,6 +77,12 @@ export interface Repository {
   deleteManifest(reference: string): Promise<void>;
   listTags(limit: number | undefined, last: string | undefined): Promise<Page<string>>;
   referrers(digest: string, artifactType: string | undefined): Promise<Descriptor[]>;
+  /** Tags with their manifests, in lexical order (JSON API). */
+  tagDetails(): Promise<TagDetail[]>;
+  /** Manifests that no tag and no index names. */
+  danglingManifests(): Promise<(ManifestInfo & { createdAt: number })[]>;
+  /** Tag moves, newest first. */
+  tagHistory(tag: string | undefined, limit: number): Promise<TagMove[]>;
 
   statBlob(digest: string): Promise<BlobInfo>;
   getBlob(digest: string, range: ((size: number) => ByteRange | undefined) | undefined): Promise<BlobContent>;

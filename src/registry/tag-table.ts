@@ -1,12 +1,8 @@
 // Tags of one repository and the history of every tag move.
 
-export interface TagMove {
-  tag: string;
-  previousDigest: string | null;
-  newDigest: string | null;
-  at: number;
-  actor: string | null;
-}
+import type { TagMove } from "./repository";
+
+export type { TagMove };
 
 export function tagDigest(sql: SqlStorage, tag: string): string | undefined {
   return sql.exec<{ digest: string }>("SELECT digest FROM tags WHERE tag = ?", tag).toArray()[0]?.digest;
