@@ -103,7 +103,7 @@ class Parser {
       }
       this.i++;
       this.skip(/[ \t]/);
-      const value = this.s[this.i] === '"' ? this.quoted() : this.token();
+      const value = this.s[this.i] === '"' ? this.quoted() : this.bare();
       const key = name.toLowerCase();
       if (!(key in challenge.params)) challenge.params[key] = value;
     }
@@ -128,6 +128,13 @@ class Parser {
       }
     }
     throw new WwwAuthenticateError(`unterminated quoted string at offset ${start} in "${this.s}"`);
+  }
+
+  /** Unquoted values should be tokens; servers also send bare URLs, so read up to a comma or space. */
+  private bare(): string {
+    const start = this.i;
+    while (this.i < this.s.length && !/[\s,"]/.test(this.s[this.i]!)) this.i++;
+    return this.s.slice(start, this.i);
   }
 
   private token(): string {
