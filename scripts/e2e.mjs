@@ -93,6 +93,14 @@ export async function killGroup(pid, graceMs = 5000) {
   }
 }
 
+function readFileSyncSafe(path) {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
+}
+
 function tailFile(path, lines = 80) {
   try {
     const t = readFileSync(path, "utf8").split("\n");
@@ -300,6 +308,12 @@ async function main() {
   if (code !== 0 && server) {
     log(`tests failed (exit ${code}); last lines of ${server.logPath}:`);
     console.error(tailFile(server.logPath, 60));
+  }
+  if (target === "wrangler" && server) {
+    // wrangler dev watches src/: an edit during the run restarts the Worker, and requests in
+    // flight then fail with 503 "Your worker restarted mid-request".
+    const reloads = (readFileSyncSafe(server.logPath).match(/Reloading local server|restarted mid-request/gi) ?? []).length;
+    if (reloads) log(`WARNING: wrangler reloaded the Worker during the run (${reloads}×, files under src/ changed?); failures may come from that`);
   }
   await cleanup();
   log(`done: exit ${code}`);
