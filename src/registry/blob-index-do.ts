@@ -13,7 +13,14 @@ CREATE TABLE IF NOT EXISTS blob (id INTEGER PRIMARY KEY CHECK (id = 1), digest T
 CREATE TABLE IF NOT EXISTS links (repository TEXT PRIMARY KEY, linked_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS pins (token TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS stray_keys (r2_key TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS fill (id INTEGER PRIMARY KEY CHECK (id = 1), token TEXT NOT NULL, expires_at INTEGER NOT NULL);
 `;
+
+/** A cache fill that stops renewing its lease is presumed dead after this long. */
+export const FILL_LEASE_MS = 60 * 1000;
+
+/** Answer to a cache fill claim: serve the stored copy, fetch it (leader), or wait for the leader. */
+export type FillClaim = { state: "stored"; key: string; size: number } | { state: "leader"; token: string } | { state: "wait" };
 
 /** A writer's pin outlives a crashed request by at most this long. */
 const PIN_TTL_MS = 2 * 60 * 60 * 1000;
@@ -64,7 +71,10 @@ export class BlobIndexDO extends DurableObject<Env> {
       this.sql.exec("DELETE FROM stray_keys WHERE r2_key = ?", key);
     }
     this.linkRepository(repository);
-    if (pin) this.sql.exec("DELETE FROM pins WHERE token = ?", pin);
+    if (pin) {
+      this.sql.exec("DELETE FROM pins WHERE token = ?", pin);
+      this.sql.exec("DELETE FROM fill WHERE token = ?", pin);
+    }
     return canonical;
   }
 
@@ -92,6 +102,34 @@ export class BlobIndexDO extends DurableObject<Env> {
     await this.deleting;
     this.sql.exec("DELETE FROM links WHERE repository = ?", repository);
     await this.scheduleIfUnreferenced();
+  }
+
+  /**
+   * Coordinates pull-through fills so that concurrent requests for one
+   * uncached blob cause a single upstream fetch: the first caller leads (and
+   * holds a pin), the others wait until the blob is stored or the lease lapses.
+   */
+  async claimFill(digest: string): Promise<FillClaim> {
+    const location = await this.locate(digest);
+    if (location && (await this.exists(location.key))) return { state: "stored", ...location };
+    const now = Date.now();
+    const lease = this.sql.exec<{ expires_at: number }>("SELECT expires_at FROM fill WHERE id = 1").toArray()[0];
+    if (lease && lease.expires_at > now) return { state: "wait" };
+    const token = crypto.randomUUID();
+    this.sql.exec("INSERT OR REPLACE INTO fill (id, token, expires_at) VALUES (1, ?, ?)", token, now + FILL_LEASE_MS);
+    this.sql.exec("INSERT INTO pins (token, expires_at) VALUES (?, ?)", token, now + PIN_TTL_MS);
+    return { state: "leader", token };
+  }
+
+  /** The leader is still making progress. */
+  async renewFill(token: string): Promise<void> {
+    this.sql.exec("UPDATE fill SET expires_at = ? WHERE token = ?", Date.now() + FILL_LEASE_MS, token);
+  }
+
+  /** The leader gave up; the next claimant leads. */
+  async abandonFill(token: string): Promise<void> {
+    this.sql.exec("DELETE FROM fill WHERE token = ?", token);
+    await this.releasePin(token);
   }
 
   async releasePin(token: string): Promise<void> {

@@ -160,14 +160,65 @@ export class RepositoryDO extends DurableObject<Env> {
     return row ? { digest: row.digest, size: row.size, key: row.r2_key, refcount: row.refcount } : null;
   }
 
-  /** Links a verified blob; the global BlobIndexDO must already know it. */
+  /**
+   * Links a verified blob; the global BlobIndexDO must already know it. The
+   * count starts from the manifests already naming it: a cached manifest is
+   * stored before its layers are fetched.
+   */
   async linkBlob(digest: string, size: number, key: string): Promise<void> {
     this.sql.exec(
-      "INSERT INTO blobs (digest, size, r2_key, linked_at) VALUES (?, ?, ?, ?) ON CONFLICT(digest) DO UPDATE SET r2_key = excluded.r2_key, size = excluded.size",
+      `INSERT INTO blobs (digest, size, r2_key, refcount, linked_at)
+       VALUES (?, ?, ?, (SELECT count(*) FROM manifest_refs WHERE child = ? AND kind = 'blob'), ?)
+       ON CONFLICT(digest) DO UPDATE SET r2_key = excluded.r2_key, size = excluded.size`,
       digest,
       size,
       key,
+      digest,
       Date.now(),
+    );
+  }
+
+  /** True when a manifest of this repository lists the blob (cached repositories serve only those). */
+  async referencesBlob(digest: string): Promise<boolean> {
+    return this.sql.exec("SELECT 1 FROM manifest_refs WHERE child = ? AND kind = 'blob' LIMIT 1", digest).toArray().length > 0;
+  }
+
+  // ── pull-through cache state ───────────────────────────────────────────
+
+  /**
+   * Stores a manifest fetched from an upstream. Its blobs and children are not
+   * required to be here: they are fetched when a client asks for them.
+   */
+  async putCachedManifest(write: ManifestWrite, tag: string | undefined): Promise<PutManifestOutcome> {
+    return this.ctx.storage.transactionSync(() => {
+      const hadManifests = this.count("manifests") > 0;
+      const now = Date.now();
+      if (!findManifest(this.sql, write.digest)) insertManifest(this.sql, write, now);
+      if (tag !== undefined) {
+        setTag(this.sql, tag, write.digest, now, null);
+        this.markTagValidated(tag, now);
+      }
+      return { digest: write.digest, mediaType: write.mediaType, size: write.bytes.length, subject: write.subject, firstManifest: !hadManifests };
+    });
+  }
+
+  /** What a cached tag points at and when the upstream last confirmed it. */
+  async cachedTag(tag: string): Promise<{ digest: string; validatedAt: number } | null> {
+    const digest = tagDigest(this.sql, tag);
+    if (digest === undefined) return null;
+    const row = this.sql.exec<{ validated_at: number }>("SELECT validated_at FROM cache_tags WHERE tag = ?", tag).toArray()[0];
+    return { digest, validatedAt: row?.validated_at ?? 0 };
+  }
+
+  async tagValidated(tag: string): Promise<void> {
+    this.markTagValidated(tag, Date.now());
+  }
+
+  private markTagValidated(tag: string, now: number): void {
+    this.sql.exec(
+      "INSERT INTO cache_tags (tag, validated_at) VALUES (?, ?) ON CONFLICT(tag) DO UPDATE SET validated_at = excluded.validated_at",
+      tag,
+      now,
     );
   }
 

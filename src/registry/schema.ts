@@ -55,4 +55,8 @@ CREATE TABLE IF NOT EXISTS tag_history (
   actor TEXT
 );
 CREATE INDEX IF NOT EXISTS tag_history_by_tag ON tag_history(tag, id);
+CREATE TABLE IF NOT EXISTS cache_tags (
+  tag TEXT PRIMARY KEY,
+  validated_at INTEGER NOT NULL
+);
 `;
