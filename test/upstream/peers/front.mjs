@@ -1,0 +1,187 @@
+// Loopback HTTP servers in front of the real registries. Each logs every request (method, path,
+// auth scheme) and passes it through, unless the first segment of the repository names a fault:
+//   /v2/status-NNN/...            answer NNN (429 with Retry-After: 17, 503 with Retry-After: 5)
+//   /v2/slow-headers/...          never answer (socket closed after 10 s)
+//   /v2/slow-body/<repo>/...      headers and 1 KiB of body, then silence
+//   /v2/truncated/<repo>/...      full Content-Length, half the body, then a closed socket
+//   /v2/corrupt/<repo>/...        full length, first byte flipped
+//   /v2/no-digest/<repo>/...      passthrough without Docker-Content-Digest
+//   /v2/cdn/<repo>/blobs/<d>      307 to the CDN server (another origin) once the registry said 200
+//   /v2/same-origin-redirect/...  307 (relative Location) to this server's /__blob/<repo>/blobs/<d>
+//   /v2/redirect-ftp/...          307 to ftp://
+//   /v2/redirect-loop/...         302 to itself, forever
+// The CDN server rejects any request that carries Authorization (as S3-style CDNs do) and
+// otherwise serves the blob from the open registry. GET /__log?since=N&server=S on any server
+// returns the shared log.
+import { request as httpRequest, createServer } from "node:http";
+
+const MODES = new Set(["slow-headers", "slow-body", "truncated", "corrupt", "no-digest", "cdn", "same-origin-redirect", "redirect-ftp", "redirect-loop"]);
+const RATE_LIMIT = { "ratelimit-limit": "100;w=21600", "ratelimit-remaining": "42;w=21600" };
+const HOLD_MS = 10_000;
+
+export function createLog() {
+  const entries = [];
+  return {
+    entries,
+    record(entry) {
+      entries.push({ seq: entries.length + 1, ...entry });
+    },
+  };
+}
+
+function serveLog(log, url, res) {
+  const since = Number(url.searchParams.get("since") ?? 0);
+  const server = url.searchParams.get("server");
+  const entries = log.entries.filter((e) => e.seq > since && (!server || e.server === server));
+  res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ last: log.entries.length, entries }));
+}
+
+function forward(req, target, path) {
+  return new Promise((resolve, reject) => {
+    const headers = { ...req.headers, host: new URL(target).host };
+    const upstream = httpRequest(`${target}${path}`, { method: req.method, headers }, resolve);
+    upstream.on("error", reject);
+    req.pipe(upstream);
+  });
+}
+
+function plainRequest(method, url) {
+  return new Promise((resolve, reject) => {
+    const outgoing = httpRequest(url, { method }, resolve);
+    outgoing.on("error", reject);
+    outgoing.end();
+  });
+}
+
+function readBody(stream) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    stream.on("data", (c) => chunks.push(c));
+    stream.on("end", () => resolve(Buffer.concat(chunks)));
+    stream.on("error", reject);
+  });
+}
+
+function listen(server) {
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${server.address().port}`)));
+}
+
+/** A logging, fault-injecting proxy in front of `target`. */
+export async function startFront({ name, target, cdnUrl, log }) {
+  const timers = new Set();
+  const hold = (res, fn = () => res.socket?.destroy()) => {
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      fn();
+    }, HOLD_MS);
+    timers.add(timer);
+    res.on("close", () => {
+      clearTimeout(timer);
+      timers.delete(timer);
+    });
+  };
+
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url, "http://front");
+    if (url.pathname === "/__log") return serveLog(log, url, res);
+    log.record({ server: name, method: req.method, path: url.pathname, auth: req.headers.authorization?.split(" ")[0] });
+
+    let mode;
+    let path = req.url;
+    const match = /^\/v2\/([^/]+)\/(.+)$/.exec(url.pathname);
+    if (match && (MODES.has(match[1]) || /^status-\d{3}$/.test(match[1]))) {
+      mode = match[1];
+      path = `/v2/${match[2]}${url.search}`;
+    }
+    const same = /^\/__blob\/(.+)$/.exec(url.pathname);
+    if (same) path = `/v2/${same[1]}`;
+    const blob = /^\/v2\/(.+)\/blobs\/(sha256:[0-9a-f]{64})$/.exec(path);
+
+    if (mode?.startsWith("status-")) {
+      const status = Number(mode.slice(7));
+      const headers = { "Content-Type": "application/json", ...RATE_LIMIT };
+      if (status === 429) Object.assign(headers, { "Retry-After": "17", "ratelimit-remaining": "0;w=21600" });
+      if (status === 503) headers["Retry-After"] = "5";
+      res.writeHead(status, headers);
+      res.end(req.method === "HEAD" ? undefined : JSON.stringify({ errors: [{ code: "INJECTED", message: `injected ${status} by the test proxy` }] }));
+      return;
+    }
+    if (mode === "slow-headers") return hold(res);
+    if (mode === "redirect-ftp") return res.writeHead(307, { Location: "ftp://127.0.0.1/blob" }).end();
+    if (mode === "redirect-loop") return res.writeHead(302, { Location: req.url }).end();
+
+    let upstream;
+    try {
+      upstream = await forward(req, target, path);
+    } catch (error) {
+      res.writeHead(502).end(String(error));
+      return;
+    }
+    const headers = { ...upstream.headers, ...RATE_LIMIT };
+    if (blob && req.method === "GET" && upstream.statusCode === 200 && (mode === "cdn" || mode === "same-origin-redirect")) {
+      upstream.resume();
+      const location = mode === "cdn" ? `${cdnUrl}/blobs/${blob[1]}/${blob[2]}?signature=test` : `/__blob/${blob[1]}/blobs/${blob[2]}`;
+      res.writeHead(307, { Location: location, ...RATE_LIMIT }).end();
+      return;
+    }
+    if (mode === "no-digest") delete headers["docker-content-digest"];
+    if (mode === "corrupt" && upstream.statusCode === 200 && req.method === "GET") {
+      const body = await readBody(upstream);
+      if (body.length) body[0] ^= 0xff;
+      res.writeHead(200, headers).end(body);
+      return;
+    }
+    if ((mode === "truncated" || mode === "slow-body") && upstream.statusCode === 200 && req.method === "GET") {
+      const length = Number(upstream.headers["content-length"]);
+      const keep = mode === "truncated" ? Math.floor(length / 2) : Math.min(1024, length - 1);
+      const body = await readBody(upstream);
+      res.writeHead(200, headers);
+      res.write(body.subarray(0, keep));
+      if (mode === "truncated") setTimeout(() => res.socket?.destroy(), 50);
+      else hold(res);
+      return;
+    }
+    res.writeHead(upstream.statusCode, headers);
+    upstream.pipe(res);
+  });
+  const url = await listen(server);
+  return {
+    url,
+    close: () => {
+      for (const timer of timers) clearTimeout(timer);
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** The "CDN" a blob redirect points to: refuses Authorization, serves blobs from `origin`. */
+export async function startCdn({ origin, log }) {
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url, "http://cdn");
+    if (url.pathname === "/__log") return serveLog(log, url, res);
+    log.record({ server: "cdn", method: req.method, path: url.pathname, auth: req.headers.authorization?.split(" ")[0] });
+    if (req.headers.authorization) {
+      res.writeHead(400, { "Content-Type": "application/xml" });
+      res.end("<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed</Message></Error>");
+      return;
+    }
+    const match = /^\/blobs\/(.+)\/(sha256:[0-9a-f]{64})$/.exec(url.pathname);
+    if (!match) return res.writeHead(404).end();
+    try {
+      const upstream = await plainRequest(req.method, `${origin}/v2/${match[1]}/blobs/${match[2]}`);
+      res.writeHead(upstream.statusCode, { "content-type": "application/octet-stream", "content-length": upstream.headers["content-length"] });
+      upstream.pipe(res);
+    } catch (error) {
+      res.writeHead(502).end(String(error));
+    }
+  });
+  const url = await listen(server);
+  return {
+    url,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
