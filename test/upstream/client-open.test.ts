@@ -3,27 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { UpstreamClient } from "../../src/upstream/client";
 import { MemoryTokenCache } from "../../src/upstream/token-cache";
-import type { UpstreamObserver, UpstreamRequestKind } from "../../src/upstream/observer";
-import { RequestLog, peers, sha256Hex, upstreamAt } from "./peers";
-
-export class RecordingObserver implements UpstreamObserver {
-  requests: UpstreamRequestKind[] = [];
-  rateLimits: Array<[number, number, number | undefined]> = [];
-  errors: string[] = [];
-  bytes: number[] = [];
-  onRequest(kind: UpstreamRequestKind): void {
-    this.requests.push(kind);
-  }
-  onRateLimit(limit: number, remaining: number, windowSeconds?: number): void {
-    this.rateLimits.push([limit, remaining, windowSeconds]);
-  }
-  onError(message: string): void {
-    this.errors.push(message);
-  }
-  onBytes(n: number): void {
-    this.bytes.push(n);
-  }
-}
+import { RecordingObserver, RequestLog, peers, sha256Hex, upstreamAt } from "./peers";
 
 function openClient(observer = new RecordingObserver()) {
   return { observer, client: new UpstreamClient(upstreamAt(peers().open), { observer, tokenCache: new MemoryTokenCache() }) };

@@ -1,6 +1,7 @@
 // Typed access to the real upstream peers started by test/upstream/global-setup.mjs.
 import { inject } from "vitest";
 import type { UpstreamConfig } from "../../src/upstream/config";
+import type { UpstreamObserver, UpstreamRequestKind } from "../../src/upstream/observer";
 
 export interface BlobRef {
   digest: string;
@@ -111,4 +112,24 @@ export async function sha256Hex(stream: ReadableStream<Uint8Array>): Promise<{ d
     .pipeTo(digest);
   const hex = [...new Uint8Array(await digest.digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
   return { digest: `sha256:${hex}`, size };
+}
+
+/** Remembers everything the client reported. */
+export class RecordingObserver implements UpstreamObserver {
+  requests: UpstreamRequestKind[] = [];
+  rateLimits: Array<[number, number, number | undefined]> = [];
+  errors: string[] = [];
+  bytes: number[] = [];
+  onRequest(kind: UpstreamRequestKind): void {
+    this.requests.push(kind);
+  }
+  onRateLimit(limit: number, remaining: number, windowSeconds?: number): void {
+    this.rateLimits.push([limit, remaining, windowSeconds]);
+  }
+  onError(message: string): void {
+    this.errors.push(message);
+  }
+  onBytes(n: number): void {
+    this.bytes.push(n);
+  }
 }

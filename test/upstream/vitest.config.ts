@@ -1,12 +1,9 @@
 // Runs the upstream tests with the real peers (docker-registry ×3, token server, proxies) that
-// global-setup.mjs starts: npx vitest run --config test/upstream/vitest.config.ts
+// global-setup.mjs starts. From the repository root: npx vitest run --config test/upstream/vitest.config.ts
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 
-const root = new URL("../..", import.meta.url).pathname;
-
 export default defineConfig({
-  root,
   plugins: [cloudflareTest({ main: "./src/index.ts", wrangler: { configPath: "./wrangler.toml" } })],
   test: {
     include: ["test/upstream/**/*.test.ts"],
