@@ -11,6 +11,8 @@ const ConfigSchema = z.object({
   MAX_MANIFEST_BYTES: z.coerce.number().int().min(4 * 1024 * 1024).default(4 * 1024 * 1024),
   /** Largest request body the deployment accepts (plan limit); advertised as OCI-Chunk-Max-Length. */
   MAX_CHUNK_BYTES: z.coerce.number().int().positive().default(100 * 1000 * 1000),
+  /** Docker Hub mirror mode: un-prefixed names fall back to DEFAULT_UPSTREAM. */
+  MIRROR_MODE: z.enum(["true", "false", ""]).default("false"),
 });
 
 export interface Config {
@@ -18,6 +20,7 @@ export interface Config {
   uploadExpirySeconds: number;
   maxManifestBytes: number;
   maxChunkBytes: number;
+  mirrorMode: boolean;
 }
 
 const cache = new WeakMap<object, Config>();
@@ -37,6 +40,7 @@ export function loadConfig(env: object): Config {
     uploadExpirySeconds: parsed.data.UPLOAD_EXPIRY_SECONDS,
     maxManifestBytes: parsed.data.MAX_MANIFEST_BYTES,
     maxChunkBytes: parsed.data.MAX_CHUNK_BYTES,
+    mirrorMode: parsed.data.MIRROR_MODE === "true",
   };
   cache.set(env, config);
   return config;

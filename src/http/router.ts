@@ -3,6 +3,7 @@
 
 import { Router } from "itty-router";
 import { ConfigError, loadConfig } from "../config";
+import { listUpstreams } from "../api/upstreams";
 import { OciError } from "./errors";
 import { deleteBlob, getBlob } from "./v2/blobs";
 import { catalog, listTags, referrers } from "./v2/listings";
@@ -61,6 +62,7 @@ router
   .head("/v2/:name+/blobs/:digest", getBlob)
   .delete("/v2/:name+/blobs/:digest", deleteBlob)
   .all("/v2/*", notFound)
+  .get("/api/v1/upstreams", listUpstreams)
   .all("/api/*", notFound)
   .all("*", (request: Request, env: Env) => env.ASSETS.fetch(request));
 

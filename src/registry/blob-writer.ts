@@ -17,16 +17,20 @@ export interface StoredBlob extends BlobInfo {
   key: string;
 }
 
-/** Stores a body of known length at its content key; R2 itself verifies the digest. */
+/**
+ * Stores a body of known length at its content key; R2 itself verifies the
+ * digest. `heldPin` is a pin the caller already holds (a cache fill leader).
+ */
 export async function storeWhole(
   env: Env,
   repository: string,
   digest: ParsedDigest,
   body: ReadableStream<Uint8Array> | Uint8Array,
   length: number,
+  heldPin?: string,
 ): Promise<StoredBlob> {
   const index = blobIndexStub(env, digest.digest);
-  const pin = await index.pin(digest.digest);
+  const pin = heldPin ?? (await index.pin(digest.digest));
   const key = contentKey(digest);
   try {
     const value = body instanceof Uint8Array ? body : body.pipeThrough(new FixedLengthStream(length));
@@ -44,17 +48,17 @@ export async function storeWhole(
 }
 
 /** Verifies and registers an upload that ended; deletes what it wrote on mismatch. */
-export async function storeFinished(env: Env, repository: string, digest: ParsedDigest, finished: FinishedUpload): Promise<StoredBlob> {
+export async function storeFinished(env: Env, repository: string, digest: ParsedDigest, finished: FinishedUpload, heldPin?: string): Promise<StoredBlob> {
   if (finished.kind === "small") {
     if ((await digestBytes(finished.bytes, digest.algorithm)) !== digest.digest) throw digestMismatch(digest.digest);
-    return storeWhole(env, repository, digest, finished.bytes, finished.bytes.length);
+    return storeWhole(env, repository, digest, finished.bytes, finished.bytes.length, heldPin);
   }
   const actual = digest.algorithm === "sha256" ? finished.sha256 : await hashObject(env.BLOBS, finished.key, digest);
   if (actual !== digest.hex) {
     await env.BLOBS.delete(finished.key);
     throw digestMismatch(digest.digest);
   }
-  const canonical = await blobIndexStub(env, digest.digest).register(digest.digest, finished.key, finished.size, repository);
+  const canonical = await blobIndexStub(env, digest.digest).register(digest.digest, finished.key, finished.size, repository, heldPin);
   if (canonical !== finished.key) await env.BLOBS.delete(finished.key);
   return { digest: digest.digest, size: finished.size, key: canonical };
 }

@@ -1,9 +1,47 @@
-// The one place that decides which Repository implementation serves a name.
+// The one place that decides which Repository implementation serves a name:
+// `<upstream>/<path>` (or ?ns=<upstream>) → a cached repository of that
+// upstream; anything else → a hosted repository, which in mirror mode falls
+// back to the default upstream for what it does not have.
 
+import { ConfigError, loadConfig } from "../config";
 import { assertName } from "../oci/names";
+import { mirrorTarget, parseUpstreams, resolveUpstreamName, type UpstreamsConfig } from "../upstream/config";
+import type { WaitUntil } from "../upstream/recording-observer";
+import { CachedRepository } from "./cached-repository";
 import { HostedRepository } from "./hosted-repository";
+import { mirroredRepository } from "./mirrored-repository";
 import type { Repository } from "./repository";
 
-export function openRepository(env: Env, name: string): Repository {
-  return new HostedRepository(env, assertName(name));
+export interface OpenOptions {
+  /** containerd's mirror parameter: the upstream host the client meant. */
+  ns?: string | null;
+  /** Lets cache fills and stats finish after the response is sent. */
+  waitUntil?: WaitUntil;
+}
+
+const parsed = new WeakMap<object, UpstreamsConfig>();
+
+export function upstreamsOf(env: Env): UpstreamsConfig {
+  let config = parsed.get(env);
+  if (!config) {
+    try {
+      config = parseUpstreams(env as unknown as Record<string, unknown>);
+    } catch (error) {
+      throw new ConfigError(error instanceof Error ? error.message : String(error));
+    }
+    parsed.set(env, config);
+  }
+  return config;
+}
+
+export function openRepository(env: Env, name: string, options: OpenOptions = {}): Repository {
+  assertName(name);
+  const upstreams = upstreamsOf(env);
+  const waitUntil = options.waitUntil ?? ((promise: Promise<unknown>) => void promise.catch(() => undefined));
+  const target = resolveUpstreamName(upstreams, name, options.ns);
+  if (target) return new CachedRepository(env, `${target.upstream.name}/${target.repository}`, target, waitUntil);
+  const hosted = new HostedRepository(env, name);
+  if (!loadConfig(env).mirrorMode) return hosted;
+  const mirror = mirrorTarget(upstreams, name);
+  return mirroredRepository(hosted, () => new CachedRepository(env, `${mirror.upstream.name}/${mirror.repository}`, mirror, waitUntil));
 }

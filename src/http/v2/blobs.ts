@@ -7,8 +7,8 @@ import { repositoryOf, type RoutedRequest } from "./context";
 const IMMUTABLE = "public, max-age=31536000, immutable";
 
 /** GET and HEAD /v2/<name>/blobs/<digest>, with Range → 206. */
-export async function getBlob(request: RoutedRequest, env: Env): Promise<Response> {
-  const repository = repositoryOf(request, env);
+export async function getBlob(request: RoutedRequest, env: Env, ctx?: ExecutionContext): Promise<Response> {
+  const repository = repositoryOf(request, env, ctx);
   const digest = parseDigest(param(request, "digest")).digest;
   const common = {
     "Content-Type": "application/octet-stream",
@@ -35,8 +35,8 @@ export async function getBlob(request: RoutedRequest, env: Env): Promise<Respons
 }
 
 /** DELETE /v2/<name>/blobs/<digest> */
-export async function deleteBlob(request: RoutedRequest, env: Env): Promise<Response> {
-  const repository = repositoryOf(request, env);
+export async function deleteBlob(request: RoutedRequest, env: Env, ctx?: ExecutionContext): Promise<Response> {
+  const repository = repositoryOf(request, env, ctx);
   await repository.deleteBlob(parseDigest(param(request, "digest")).digest);
   return emptyResponse(202);
 }

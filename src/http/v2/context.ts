@@ -4,9 +4,12 @@ import { param } from "../request";
 
 export type RoutedRequest = Request & { params?: Record<string, string> };
 
-/** The repository named in the route (`:name+`), validated. */
-export function repositoryOf(request: RoutedRequest, env: Env): Repository {
-  return openRepository(env, param(request, "name"));
+/** The repository named in the route (`:name+`), validated; `?ns=` selects an upstream (containerd). */
+export function repositoryOf(request: RoutedRequest, env: Env, ctx?: ExecutionContext): Repository {
+  return openRepository(env, param(request, "name"), {
+    ns: new URL(request.url).searchParams.get("ns"),
+    waitUntil: ctx ? (promise) => ctx.waitUntil(promise) : undefined,
+  });
 }
 
 export function repositoryPath(name: string): string {

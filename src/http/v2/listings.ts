@@ -9,8 +9,8 @@ const MAX_PAGE = 10_000;
 const DEFAULT_CATALOG_PAGE = 1_000;
 
 /** GET /v2/<name>/tags/list[?n=&last=] */
-export async function listTags(request: RoutedRequest, env: Env): Promise<Response> {
-  const repository = repositoryOf(request, env);
+export async function listTags(request: RoutedRequest, env: Env, ctx?: ExecutionContext): Promise<Response> {
+  const repository = repositoryOf(request, env, ctx);
   const url = new URL(request.url);
   const n = pageSize(url, MAX_PAGE);
   const page = await repository.listTags(n, url.searchParams.get("last") ?? undefined);
@@ -20,7 +20,7 @@ export async function listTags(request: RoutedRequest, env: Env): Promise<Respon
 }
 
 /** GET /v2/_catalog[?n=&last=] */
-export async function catalog(request: RoutedRequest, env: Env): Promise<Response> {
+export async function catalog(request: RoutedRequest, env: Env, ctx?: ExecutionContext): Promise<Response> {
   const url = new URL(request.url);
   const n = pageSize(url, MAX_PAGE) ?? DEFAULT_CATALOG_PAGE;
   const page = await catalogStub(env).list(n, url.searchParams.get("last") ?? undefined);
@@ -31,8 +31,8 @@ export async function catalog(request: RoutedRequest, env: Env): Promise<Respons
 }
 
 /** GET /v2/<name>/referrers/<digest>[?artifactType=] — always an index, never 404. */
-export async function referrers(request: RoutedRequest, env: Env): Promise<Response> {
-  const repository = repositoryOf(request, env);
+export async function referrers(request: RoutedRequest, env: Env, ctx?: ExecutionContext): Promise<Response> {
+  const repository = repositoryOf(request, env, ctx);
   const digest = parseDigest(param(request, "digest")).digest;
   const artifactType = new URL(request.url).searchParams.get("artifactType") ?? undefined;
   const manifests = await repository.referrers(digest, artifactType);

@@ -22,8 +22,8 @@ function manifestHeaders(info: ManifestInfo, warning?: string): Record<string, s
 }
 
 /** GET and HEAD /v2/<name>/manifests/<reference> */
-export async function getManifest(request: RoutedRequest, env: Env): Promise<Response> {
-  const repository = repositoryOf(request, env);
+export async function getManifest(request: RoutedRequest, env: Env, ctx?: ExecutionContext): Promise<Response> {
+  const repository = repositoryOf(request, env, ctx);
   const reference = checkReference(param(request, "reference"));
   if (request.method === "HEAD") {
     const info = await repository.headManifest(reference);
@@ -37,8 +37,8 @@ export async function getManifest(request: RoutedRequest, env: Env): Promise<Res
 }
 
 /** PUT /v2/<name>/manifests/<reference>[?tag=…] */
-export async function putManifest(request: RoutedRequest, env: Env): Promise<Response> {
-  const repository = repositoryOf(request, env);
+export async function putManifest(request: RoutedRequest, env: Env, ctx?: ExecutionContext): Promise<Response> {
+  const repository = repositoryOf(request, env, ctx);
   const reference = checkReference(param(request, "reference"));
   const tags = new URL(request.url).searchParams.getAll("tag");
   const bytes = await readLimited(request, loadConfig(env).maxManifestBytes);
@@ -52,8 +52,8 @@ export async function putManifest(request: RoutedRequest, env: Env): Promise<Res
 }
 
 /** DELETE /v2/<name>/manifests/<reference> — a tag untags; a digest deletes the manifest and its tags. */
-export async function deleteManifest(request: RoutedRequest, env: Env): Promise<Response> {
-  const repository = repositoryOf(request, env);
+export async function deleteManifest(request: RoutedRequest, env: Env, ctx?: ExecutionContext): Promise<Response> {
+  const repository = repositoryOf(request, env, ctx);
   await repository.deleteManifest(checkReference(param(request, "reference")));
   return emptyResponse(202);
 }

@@ -34,8 +34,8 @@ function chunkStart(request: Request, length: number | undefined): number | unde
 }
 
 /** POST /v2/<name>/blobs/uploads/ — start an upload, upload whole (?digest=), or mount (?mount=&from=). */
-export async function startUpload(request: RoutedRequest, env: Env): Promise<Response> {
-  const repository = repositoryOf(request, env);
+export async function startUpload(request: RoutedRequest, env: Env, ctx?: ExecutionContext): Promise<Response> {
+  const repository = repositoryOf(request, env, ctx);
   const url = new URL(request.url);
   const mount = url.searchParams.get("mount");
   const from = url.searchParams.get("from");
@@ -58,16 +58,16 @@ export async function startUpload(request: RoutedRequest, env: Env): Promise<Res
 }
 
 /** PATCH <location> — append a chunk. */
-export async function patchUpload(request: RoutedRequest, env: Env): Promise<Response> {
-  const repository = repositoryOf(request, env);
+export async function patchUpload(request: RoutedRequest, env: Env, ctx?: ExecutionContext): Promise<Response> {
+  const repository = repositoryOf(request, env, ctx);
   const length = contentLength(request);
   const status = await repository.appendUpload(param(request, "id"), request.body, length, chunkStart(request, length));
   return emptyResponse(202, uploadHeaders(repository.name, status));
 }
 
 /** PUT <location>?digest=… — optional last chunk, then verify and publish. */
-export async function putUpload(request: RoutedRequest, env: Env): Promise<Response> {
-  const repository = repositoryOf(request, env);
+export async function putUpload(request: RoutedRequest, env: Env, ctx?: ExecutionContext): Promise<Response> {
+  const repository = repositoryOf(request, env, ctx);
   const digest = new URL(request.url).searchParams.get("digest");
   if (!digest) throw new OciError("DIGEST_INVALID", "the digest query parameter is required to complete an upload");
   const wanted = parseDigest(digest).digest;
@@ -78,15 +78,15 @@ export async function putUpload(request: RoutedRequest, env: Env): Promise<Respo
 }
 
 /** GET <location> — how much has arrived. */
-export async function uploadStatus(request: RoutedRequest, env: Env): Promise<Response> {
-  const repository = repositoryOf(request, env);
+export async function uploadStatus(request: RoutedRequest, env: Env, ctx?: ExecutionContext): Promise<Response> {
+  const repository = repositoryOf(request, env, ctx);
   const status = await repository.uploadStatus(param(request, "id"));
   return emptyResponse(204, uploadHeaders(repository.name, status));
 }
 
 /** DELETE <location> — cancel. */
-export async function cancelUpload(request: RoutedRequest, env: Env): Promise<Response> {
-  const repository = repositoryOf(request, env);
+export async function cancelUpload(request: RoutedRequest, env: Env, ctx?: ExecutionContext): Promise<Response> {
+  const repository = repositoryOf(request, env, ctx);
   await repository.cancelUpload(param(request, "id"));
   return emptyResponse(204);
 }

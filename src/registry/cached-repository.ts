@@ -1,0 +1,289 @@
+// A read-only repository filled on demand from an upstream registry. It keeps
+// its state in a RepositoryDO like a hosted repository, so cached images take
+// part in the same reference counts, and it implements the same interface, so
+// handlers never know the difference.
+//
+// - Manifests and blobs by digest are immutable: once stored, served with no
+//   upstream request.
+// - Tags are trusted for the upstream's TTL, then revalidated with a HEAD
+//   (free on Docker Hub's rate limit); a GET happens only for new content. An
+//   unreachable or rate-limiting upstream gets the stale tag served with a
+//   Warning instead of a failed pull.
+// - A cold blob streams to the client and into R2 from one upstream fetch;
+//   concurrent requests for it wait for that fetch (BlobIndexDO fill lease).
+
+import { OciError, unwrap } from "../http/errors";
+import { looksLikeDigest, parseDigest, type ParsedDigest } from "../oci/digest";
+import { parseManifest, type Descriptor } from "../oci/manifest";
+import { UpstreamClient } from "../upstream/client";
+import type { UpstreamTarget } from "../upstream/config";
+import { RecordingObserver, type WaitUntil } from "../upstream/recording-observer";
+import { FILL_LEASE_MS, blobIndexStub } from "./blob-index-do";
+import { MAX_SINGLE_PUT, storeFinished, storeWhole, type StoredBlob } from "./blob-writer";
+import { catalogStub } from "./catalog-do";
+import type { ManifestWrite } from "./manifest-table";
+import { pacedTee } from "./paced-tee";
+import { repositoryStub } from "./repository-do";
+import type { BlobContent, BlobInfo, ByteRange, ManifestContent, ManifestInfo, Page, PutManifestResult, Repository, TagDetail, TagMove, UploadStatus } from "./repository";
+import { UploadWriter } from "./upload-writer";
+import { ResumableSha256 } from "../oci/sha256-resumable";
+
+/** How long a request waits for another request's fill of the same blob. */
+const FOLLOWER_PATIENCE_MS = 10 * 60 * 1000;
+
+export class CachedRepository implements Repository {
+  readonly kind = "cached";
+  private readonly state;
+  private readonly client: UpstreamClient;
+  private readonly observer: RecordingObserver;
+
+  constructor(
+    private readonly env: Env,
+    /** Local name: `<upstream>/<repository>`, e.g. docker.io/library/nginx. */
+    readonly name: string,
+    private readonly target: UpstreamTarget,
+    private readonly waitUntil: WaitUntil,
+  ) {
+    this.state = repositoryStub(env, name);
+    this.observer = new RecordingObserver(env, target.upstream.name, waitUntil);
+    this.client = new UpstreamClient(target.upstream, { observer: this.observer });
+  }
+
+  // ── manifests ──────────────────────────────────────────────────────────
+
+  async getManifest(reference: string): Promise<ManifestContent> {
+    if (looksLikeDigest(reference)) {
+      const local = await this.state.getManifest(reference);
+      if (local.ok) return this.hit(local.value);
+      return this.miss(await this.fetchManifest(reference, undefined));
+    }
+    const cached = await this.state.cachedTag(reference);
+    if (!cached) return this.miss(await this.fetchManifest(reference, reference));
+    if (Date.now() - cached.validatedAt < this.target.upstream.tagTtlSeconds * 1000) return this.hit(await this.localManifest(cached.digest));
+
+    let current: { digest: string };
+    try {
+      current = await this.client.headManifest(this.target.repository, reference);
+    } catch (error) {
+      if (error instanceof OciError && (error.code === "UPSTREAM_UNAVAILABLE" || error.code === "TOOMANYREQUESTS")) {
+        const stale = await this.localManifest(cached.digest);
+        return this.hit({ ...stale, warning: `served from cache: upstream ${this.target.upstream.name} could not revalidate the tag (${error.message})` });
+      }
+      throw error;
+    }
+    if (current.digest === cached.digest) {
+      await this.state.tagValidated(reference);
+      return this.hit(await this.localManifest(cached.digest));
+    }
+    const moved = await this.state.getManifest(current.digest);
+    if (moved.ok) {
+      await this.storeManifest(moved.value.bytes, moved.value.mediaType, current.digest, reference);
+      return this.hit(moved.value);
+    }
+    return this.miss(await this.fetchManifest(current.digest, reference));
+  }
+
+  async headManifest(reference: string): Promise<ManifestInfo> {
+    const { bytes: _bytes, ...info } = await this.getManifest(reference);
+    return info;
+  }
+
+  async listTags(limit: number | undefined, last: string | undefined): Promise<Page<string>> {
+    const page = unwrap(await this.state.listTags(limit ?? 10_000, last));
+    return { items: page.tags, next: page.more ? page.tags.at(-1) : undefined };
+  }
+
+  async referrers(digest: string, artifactType: string | undefined): Promise<Descriptor[]> {
+    return this.state.referrers(digest, artifactType);
+  }
+
+  async tagDetails(): Promise<TagDetail[]> {
+    return this.state.tagDetails();
+  }
+
+  async danglingManifests(): Promise<(ManifestInfo & { createdAt: number })[]> {
+    return this.state.danglingManifests();
+  }
+
+  async tagHistory(tag: string | undefined, limit: number): Promise<TagMove[]> {
+    return this.state.history(tag, limit);
+  }
+
+  // ── blobs ──────────────────────────────────────────────────────────────
+
+  async statBlob(digest: string): Promise<BlobInfo> {
+    const link = await this.state.statBlob(digest);
+    if (link) return { digest, size: link.size };
+    // The client is about to fetch it: start the fill now, answer with its size.
+    const blob = await this.getBlob(digest, undefined);
+    await blob.body.cancel().catch(() => undefined);
+    return { digest, size: blob.size };
+  }
+
+  async getBlob(digest: string, range: ((size: number) => ByteRange | undefined) | undefined): Promise<BlobContent> {
+    const link = await this.state.statBlob(digest);
+    if (link) {
+      const wanted = range?.(link.size);
+      this.observer.cacheHit(wanted ? wanted.end - wanted.start + 1 : link.size);
+      return this.readStored(digest, link.key, link.size, wanted);
+    }
+    return this.fill(parseDigest(digest), range);
+  }
+
+  // ── writes: a cache is read-only ───────────────────────────────────────
+
+  putManifest(): Promise<PutManifestResult> {
+    throw this.readOnly();
+  }
+  deleteManifest(): Promise<void> {
+    throw this.readOnly();
+  }
+  deleteBlob(): Promise<void> {
+    throw this.readOnly();
+  }
+  mountBlob(): Promise<boolean> {
+    throw this.readOnly();
+  }
+  startUpload(): Promise<UploadStatus> {
+    throw this.readOnly();
+  }
+  uploadStatus(): Promise<UploadStatus> {
+    throw this.readOnly();
+  }
+  appendUpload(): Promise<UploadStatus> {
+    throw this.readOnly();
+  }
+  completeUpload(): Promise<BlobInfo> {
+    throw this.readOnly();
+  }
+  cancelUpload(): Promise<void> {
+    throw this.readOnly();
+  }
+  putBlob(): Promise<BlobInfo> {
+    throw this.readOnly();
+  }
+
+  // ── internals ──────────────────────────────────────────────────────────
+
+  private readOnly(): OciError {
+    return new OciError("DENIED", `${this.name} is a read-only cache of ${this.target.upstream.name}; push to a repository without an upstream prefix`);
+  }
+
+  private hit(manifest: ManifestContent): ManifestContent {
+    this.observer.cacheHit(manifest.size);
+    return manifest;
+  }
+
+  private miss(manifest: ManifestContent): ManifestContent {
+    this.observer.cacheMiss(manifest.size);
+    return manifest;
+  }
+
+  private async localManifest(digest: string): Promise<ManifestContent> {
+    return unwrap(await this.state.getManifest(digest));
+  }
+
+  /** GETs a manifest from the upstream and stores it (and the tag, if any). */
+  private async fetchManifest(reference: string, tag: string | undefined): Promise<ManifestContent> {
+    const fetched = await this.client.getManifest(this.target.repository, reference);
+    const stored = await this.storeManifest(fetched.bytes, fetched.mediaType, fetched.digest, tag);
+    return { ...stored, bytes: fetched.bytes };
+  }
+
+  private async storeManifest(bytes: Uint8Array, mediaType: string, digest: string, tag: string | undefined): Promise<ManifestInfo> {
+    const parsed = parseManifest(bytes, mediaType);
+    const write: ManifestWrite = {
+      digest,
+      mediaType: parsed.mediaType,
+      bytes,
+      blobs: parsed.blobs.map((d) => d.digest),
+      manifests: parsed.manifests.map((d) => d.digest),
+      subject: parsed.subject?.digest,
+      artifactType: parsed.artifactType,
+      annotations: parsed.annotations,
+    };
+    const outcome = await this.state.putCachedManifest(write, tag);
+    if (outcome.firstManifest) await catalogStub(this.env).add(this.name);
+    return { digest, mediaType: outcome.mediaType, size: outcome.size, subject: outcome.subject };
+  }
+
+  private async readStored(digest: string, key: string, size: number, range: ByteRange | undefined): Promise<BlobContent> {
+    const object = await this.env.BLOBS.get(key, range ? { range: { offset: range.start, length: range.end - range.start + 1 } } : undefined);
+    if (!object) throw new OciError("BLOB_UNKNOWN", `blob ${digest} is missing from storage`);
+    return { digest, size, body: object.body, range };
+  }
+
+  /** One upstream fetch per uncached blob, however many clients ask at once. */
+  private async fill(digest: ParsedDigest, range: ((size: number) => ByteRange | undefined) | undefined): Promise<BlobContent> {
+    const index = blobIndexStub(this.env, digest.digest);
+    const deadline = Date.now() + FOLLOWER_PATIENCE_MS;
+    for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+      const claim = await index.claimFill(digest.digest);
+      if (claim.state === "leader") return this.lead(digest, claim.token, range);
+      if (claim.state === "stored") {
+        await index.linkExisting(digest.digest, this.name);
+        await this.state.linkBlob(digest.digest, claim.size, claim.key);
+        const wanted = range?.(claim.size);
+        this.observer.cacheHit(wanted ? wanted.end - wanted.start + 1 : claim.size);
+        return this.readStored(digest.digest, claim.key, claim.size, wanted);
+      }
+      if (Date.now() > deadline) {
+        throw new OciError("UPSTREAM_UNAVAILABLE", `blob ${digest.digest} is still being fetched from ${this.target.upstream.name}; retry`, undefined, 503, { "Retry-After": "10" });
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+
+  /** This request fetches the blob: stream it to the client while R2 stores it. */
+  private async lead(digest: ParsedDigest, token: string, range: ((size: number) => ByteRange | undefined) | undefined): Promise<BlobContent> {
+    const index = blobIndexStub(this.env, digest.digest);
+    const renew = setInterval(() => void index.renewFill(token).catch(() => undefined), FILL_LEASE_MS / 3);
+    let response: Response;
+    try {
+      response = await this.client.getBlob(this.target.repository, digest.digest);
+    } catch (error) {
+      clearInterval(renew);
+      await index.abandonFill(token);
+      throw error;
+    }
+    const header = response.headers.get("Content-Length");
+    const length = header === null ? undefined : Number(header);
+    const source = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+
+    const store = async (body: ReadableStream<Uint8Array>): Promise<StoredBlob> => {
+      try {
+        const stored = length !== undefined && length <= MAX_SINGLE_PUT
+          ? await storeWhole(this.env, this.name, digest, body, length, token)
+          : await this.storeStream(digest, body, token);
+        await this.state.linkBlob(stored.digest, stored.size, stored.key);
+        return stored;
+      } catch (error) {
+        await index.abandonFill(token).catch(() => undefined);
+        throw error;
+      } finally {
+        clearInterval(renew);
+      }
+    };
+
+    if (length === undefined || range) {
+      // The size (for the range, or for the headers) is known only once stored.
+      const stored = await store(source);
+      const wanted = range?.(stored.size);
+      this.observer.cacheMiss(wanted ? wanted.end - wanted.start + 1 : stored.size);
+      return this.readStored(digest.digest, stored.key, stored.size, wanted);
+    }
+    const [toClient, toStore] = pacedTee(source);
+    this.waitUntil(store(toStore).catch((error) => console.warn("cache fill failed", this.name, digest.digest, String(error))));
+    this.observer.cacheMiss(length);
+    return { digest: digest.digest, size: length, body: toClient };
+  }
+
+  /** A body of unknown length goes through multipart parts, like a chunked push. */
+  private async storeStream(digest: ParsedDigest, body: ReadableStream<Uint8Array>, token: string): Promise<StoredBlob> {
+    const session = { id: crypto.randomUUID(), offset: 0, sha256: new ResumableSha256().save(), parts: [] };
+    const writer = await UploadWriter.open(this.env.BLOBS, session);
+    await writer.write(body);
+    return storeFinished(this.env, this.name, digest, await writer.finish(), token);
+  }
+}
+
