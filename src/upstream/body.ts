@@ -23,6 +23,8 @@ export function guardBody(body: ReadableStream<Uint8Array>, options: GuardOption
   const reader = body.getReader();
   const hasher = options.digest ? new crypto.DigestStream(subtleName(options.digest.algorithm)) : undefined;
   const hashWriter = hasher?.getWriter();
+  // An aborted DigestStream rejects its digest promise; nobody awaits it then.
+  hasher?.digest.catch(() => {});
   let received = 0;
   let held: Uint8Array | undefined;
   let ended = false;

@@ -99,6 +99,7 @@ export class RequestLog {
 
 export async function sha256Hex(stream: ReadableStream<Uint8Array>): Promise<{ digest: string; size: number }> {
   const digest = new crypto.DigestStream("SHA-256");
+  digest.digest.catch(() => {}); // rejected when the source fails; the pipe reports that
   let size = 0;
   await stream
     .pipeThrough(
