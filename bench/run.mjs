@@ -97,21 +97,35 @@ function cmdline(pid) {
   }
 }
 
-/** Samples VmRSS of the server processes every 50 ms; peak() gives the max since reset(). */
+/**
+ * Samples VmRSS of the server processes every 50 ms; peakSingle/peakSum are maxima since
+ * reset(). pidsFn() is re-evaluated every 500 ms, because wrangler replaces workerd when
+ * it reloads (a config or source change); `restarted` records that it happened.
+ */
 class RssSampler {
-  constructor(pids) {
-    this.pids = pids;
+  constructor(pidsFn) {
+    this.pidsFn = pidsFn;
+    this.pids = pidsFn();
+    this.known = new Set(this.pids);
+    this.ticks = 0;
     this.reset();
     this.timer = setInterval(() => this.sample(), 50);
     this.timer.unref();
   }
   sample() {
+    if (++this.ticks % 10 === 0) {
+      const now = this.pidsFn();
+      if (now.some((p) => !this.known.has(p))) this.restarted = true;
+      for (const p of now) this.known.add(p);
+      this.pids = now;
+    }
     let sum = 0;
     for (const pid of this.pids) {
-      const { rss } = memKiB(pid);
+      const { rss, hwm } = memKiB(pid);
       if (Number.isFinite(rss)) {
         sum += rss;
         this.peakSingle = Math.max(this.peakSingle, rss);
+        this.hwm = Math.max(this.hwm ?? 0, hwm);
       }
     }
     this.peakSum = Math.max(this.peakSum, sum);
@@ -119,7 +133,8 @@ class RssSampler {
   reset() {
     this.peakSingle = 0;
     this.peakSum = 0;
-    if (this.pids) this.sample();
+    this.restarted = false;
+    this.sample();
   }
   stop() {
     clearInterval(this.timer);
@@ -129,7 +144,7 @@ class RssSampler {
 // ---------------------------------------------------------------------------
 // phases
 
-async function phases(server, label, pids) {
+async function phases(server, label, pidsFn) {
   process.env.BERTH_URL = server.url;
   process.env.BERTH_HOST = server.host;
   process.env.NODE_TLS_REJECT_UNAUTHORIZED = "0";
@@ -137,7 +152,7 @@ async function phases(server, label, pids) {
   // harness captured BERTH_URL at first import: use explicit URLs for a second server
   const base = server.url;
   const repo = `bench/blob-${Date.now().toString(36)}`;
-  const sampler = new RssSampler(pids);
+  const sampler = new RssSampler(pidsFn);
   const rows = [];
   const req = (path, init = {}) => fetch(new URL(path, base + "/"), { redirect: "manual", ...init });
   const loc = (l) => new URL(l, base + "/").toString();
@@ -175,7 +190,7 @@ async function phases(server, label, pids) {
       mbps: error ? NaN : MB(SIZE) / s,
       peakRssMiB: sampler.peakSingle / 1024,
       peakRssSumMiB: sampler.peakSum / 1024,
-      note: error ? `FAILED: ${error}` : extra,
+      note: (error ? `FAILED: ${error}` : extra) + (sampler.restarted ? " (workerd was restarted by wrangler during this phase)" : ""),
     };
     rows.push(row);
     console.error(`  ${label} ${name}: ${error ? row.note : `${fmt(row.mbps)} MB/s in ${fmt(s, 2)} s`}, peak RSS ${fmt(row.peakRssMiB, 0)} MiB`);
@@ -233,9 +248,9 @@ async function phases(server, label, pids) {
     if (got.digest !== digest || got.size !== SIZE) throw new Error(`digest mismatch: ${got.digest} (${got.size} bytes)`);
     return "sha256 verified";
   });
+  sampler.sample();
   sampler.stop();
-  const hwm = Math.max(...pids.map((p) => memKiB(p).hwm).filter(Number.isFinite)) / 1024;
-  return { rows, hwmMiB: hwm };
+  return { rows, hwmMiB: (sampler.hwm ?? NaN) / 1024, procs: sampler.pids.length };
 }
 
 function clientHashCeiling() {
@@ -261,11 +276,11 @@ async function main() {
     const server = await startWrangler({ workDir });
     let r;
     try {
-      const procs = descendants(server.pid).filter((p) => p.comm === "workerd");
+      const workerd = () => descendants(server.pid).filter((p) => p.comm === "workerd").map((p) => p.pid);
+      const procs = workerd();
       if (!procs.length) throw new Error("no workerd process found under wrangler");
-      for (const p of procs) console.error(`[bench] workerd pid ${p.pid}: ${cmdline(p.pid).slice(0, 120)}`);
-      r = await phases(server, "berth (wrangler dev)", procs.map((p) => p.pid));
-      r.procs = procs.length;
+      for (const p of procs) console.error(`[bench] workerd pid ${p}: ${cmdline(p).slice(0, 120)}`);
+      r = await phases(server, "berth (wrangler dev)", workerd);
     } finally {
       await server.stop();
     }
@@ -275,9 +290,7 @@ async function main() {
       const peerDir = mkdtempSync(join(tmpdir(), "berth-bench-peer-"));
       const peer = await startDistribution({ workDir: peerDir });
       try {
-        const pr = await phases(peer, "docker-registry 2.8", [peer.pid]);
-        pr.procs = 1;
-        results.push(pr);
+        results.push(await phases(peer, "docker-registry 2.8", () => [peer.pid]));
       } finally {
         await peer.stop();
         rmSync(peerDir, { recursive: true, force: true });
@@ -296,7 +309,7 @@ async function main() {
       lines.push(`| ${row.server} | ${row.phase} | ${fmt(row.mb, 0)} | ${fmt(row.seconds, 2)} | ${fmt(row.mbps)} | ${fmt(row.peakRssMiB, 0)} | ${fmt(row.peakRssSumMiB, 0)} | ${row.note} |`);
     }
   }
-  const hwm = results.map((r) => `${r.rows[0]?.server}: VmHWM ${fmt(r.hwmMiB, 0)} MiB over ${r.procs} process(es)`).join("; ");
+  const hwm = results.map((r) => `${r.rows[0]?.server}: VmHWM ${fmt(r.hwmMiB, 0)} MiB (largest of ${r.procs} process(es))`).join("; ");
   const table = lines.join("\n");
   console.log(`\n${table}\n\n${hwm}\nclient sha256 ceiling: ${fmt(ceiling, 0)} MB/s\n`);
 
