@@ -101,6 +101,21 @@ export class UpstreamClient {
     });
   }
 
+  /** Size of a blob at the upstream (HEAD, redirects followed without credentials). */
+  headBlob(repository: string, digest: string): Promise<{ digest: string; size: number }> {
+    return this.reported(async () => {
+      const repo = this.repository(repository);
+      const parsed = parseDigest(digest);
+      const what = `blob ${digest} of ${repo}`;
+      const { response } = await this.send("head-blob", "HEAD", repo, `blobs/${digest}`, { Accept: "*/*", "Accept-Encoding": "identity" }, what);
+      if (response.status !== 200) throw await errorFromResponse(response, { upstream: this.upstream.name, what, notFound: "BLOB_UNKNOWN" });
+      response.body?.cancel().catch(() => {});
+      const size = parseLength(response.headers.get("content-length"));
+      if (size === undefined) throw this.corrupt(`${what}: HEAD answered without Content-Length`);
+      return { digest: parsed.digest, size };
+    });
+  }
+
   /**
    * A blob as a streaming Response (200, Content-Length when the upstream sent one,
    * Docker-Content-Digest). The body errors instead of ending when the upstream's bytes are short,

@@ -1,7 +1,7 @@
 // What the upstream client reports about its traffic. The durable stats store implements this;
 // calls are fire-and-forget and must not throw (the client guards them anyway).
 
-export type UpstreamRequestKind = "token" | "head-manifest" | "get-manifest" | "get-blob";
+export type UpstreamRequestKind = "token" | "head-manifest" | "get-manifest" | "head-blob" | "get-blob";
 
 export interface UpstreamObserver {
   /** One HTTP request sent (each redirect hop and each retry after a 401 counts). */

@@ -43,6 +43,13 @@ describe("blob redirects", () => {
     expect(observer.bytes).toEqual([big().size]);
   });
 
+  it("HEAD of a redirected blob follows the redirect too", async () => {
+    const { client: c } = client(peers().basic, { credentials: peers().credentials });
+    const log = await RequestLog.mark();
+    expect(await c.headBlob("cdn/seed/single", big().digest)).toEqual(big());
+    expect((await log.summary()).slice(-2)).toEqual(["basic HEAD /v2/cdn/seed/single/blobs/<digest> [Basic]", "cdn HEAD /blobs/seed/single/<digest>"]);
+  });
+
   it("keeps the Authorization header on a same-origin (relative) redirect", async () => {
     const { client: c } = client(peers().basic, { credentials: peers().credentials });
     const log = await RequestLog.mark();

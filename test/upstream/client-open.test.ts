@@ -71,6 +71,15 @@ describe("UpstreamClient on an open registry", () => {
     expect(await log.summary("seed/single")).toEqual(["open GET /v2/seed/single/blobs/<digest>"]);
   });
 
+  it("HEADs a blob for its size without downloading it", async () => {
+    const big = peers().images.single.layers[0]!;
+    const { client, observer } = openClient();
+    expect(await client.headBlob("seed/single", big.digest)).toEqual(big);
+    expect(observer.requests).toEqual(["head-blob"]);
+    expect(observer.bytes).toEqual([]);
+    await expect(client.headBlob("seed/single", `sha256:${"0".repeat(64)}`)).rejects.toMatchObject({ code: "BLOB_UNKNOWN", status: 404 });
+  });
+
   it("normalizes one-segment Docker Hub names to library/ (in the path it requests)", async () => {
     const { single } = peers().images;
     const client = new UpstreamClient(upstreamAt(peers().open, { name: "docker.io", dockerHub: true }), { tokenCache: new MemoryTokenCache() });

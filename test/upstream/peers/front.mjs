@@ -118,7 +118,7 @@ export async function startFront({ name, target, cdnUrl, log }) {
       return;
     }
     const headers = { ...upstream.headers, ...RATE_LIMIT };
-    if (blob && req.method === "GET" && upstream.statusCode === 200 && (mode === "cdn" || mode === "same-origin-redirect")) {
+    if (blob && (req.method === "GET" || req.method === "HEAD") && upstream.statusCode === 200 && (mode === "cdn" || mode === "same-origin-redirect")) {
       upstream.resume();
       const location = mode === "cdn" ? `${cdnUrl}/blobs/${blob[1]}/${blob[2]}?signature=test` : `/__blob/${blob[1]}/blobs/${blob[2]}`;
       res.writeHead(307, { Location: location, ...RATE_LIMIT }).end();
