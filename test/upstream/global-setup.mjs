@@ -12,7 +12,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createLog, startCdn, startFront } from "./peers/front.mjs";
 import { writeTestImages } from "./peers/oci-layout.mjs";
-import { freePort, startRegistry } from "./peers/registry.mjs";
+import { REGISTRY_BINARY, freePort, startRegistry } from "./peers/registry.mjs";
 import { TOKEN_ISSUER, TOKEN_SERVICE, makeSigningCertificate, startTokenServer } from "./peers/token-server.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -28,7 +28,26 @@ function skopeo(args) {
   }
 }
 
+function requireTools() {
+  const missing = [];
+  for (const [tool, args] of [
+    [REGISTRY_BINARY, ["--version"]],
+    ["skopeo", ["--version"]],
+    ["openssl", ["version"]],
+  ]) {
+    try {
+      execFileSync(tool, args, { stdio: "ignore" });
+    } catch {
+      missing.push(tool);
+    }
+  }
+  if (missing.length) {
+    throw new Error(`upstream tests need ${missing.join(", ")}: apt-get install -y docker-registry skopeo openssl`);
+  }
+}
+
 export default async function setup(project) {
+  requireTools();
   const dir = mkdtempSync(join(tmpdir(), "berth-upstream-"));
   const cleanups = [];
   const teardown = async () => {
