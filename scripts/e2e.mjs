@@ -22,6 +22,7 @@ import { tmpdir } from "node:os";
 import { join, dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { request } from "node:https";
+import { request as httpRequest } from "node:http";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
@@ -52,7 +53,7 @@ export function freePort() {
 /** GET url with certificate checks off; resolve the status code (0 on connection error). */
 export function probe(url, timeoutMs = 3000) {
   return new Promise((res) => {
-    const req = request(url, { method: "GET", rejectUnauthorized: false, timeout: timeoutMs }, (r) => {
+    const req = (url.startsWith("http:") ? httpRequest : request)(url, { method: "GET", rejectUnauthorized: false, timeout: timeoutMs }, (r) => {
       r.resume();
       r.on("end", () => res(r.statusCode ?? 0));
       r.on("error", () => res(0));
@@ -164,16 +165,21 @@ async function waitReady(server, timeoutMs, what) {
   throw new Error(`${what} did not answer 200 on ${server.url}/v2/ within ${timeoutMs} ms (last status ${last || "no connection"})\n${tailFile(server.logPath)}`);
 }
 
-/** Start docker-registry (distribution) over TLS with a self-signed cert: a reference target. */
-export async function startDistribution({ workDir, port } = {}) {
+/**
+ * Start docker-registry (distribution) on 127.0.0.1: over TLS with a self-signed cert (a
+ * reference target), or plain http with tls:false (an upstream for pull-through tests).
+ */
+export async function startDistribution({ workDir, port, tls = true } = {}) {
   port ??= await freePort();
   const cert = join(workDir, "cert.pem");
   const key = join(workDir, "key.pem");
-  const r = await runQuiet("openssl", [
-    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert,
-  ]);
-  if (r !== 0) throw new Error("openssl failed to make a certificate");
+  if (tls) {
+    const r = await runQuiet("openssl", [
+      "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+      "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert,
+    ]);
+    if (r !== 0) throw new Error("openssl failed to make a certificate");
+  }
   const config = join(workDir, "registry.yml");
   writeFileSync(
     config,
@@ -190,9 +196,7 @@ export async function startDistribution({ workDir, port } = {}) {
       "    enabled: true",
       "http:",
       `  addr: 127.0.0.1:${port}`,
-      "  tls:",
-      `    certificate: ${cert}`,
-      `    key: ${key}`,
+      ...(tls ? ["  tls:", `    certificate: ${cert}`, `    key: ${key}`] : []),
       "",
     ].join("\n"),
   );
@@ -201,7 +205,7 @@ export async function startDistribution({ workDir, port } = {}) {
   const child = spawn("docker-registry", ["serve", config], { detached: true, stdio: ["ignore", fd, fd] });
   closeSync(fd);
   const server = {
-    url: `https://127.0.0.1:${port}`,
+    url: `${tls ? "https" : "http"}://127.0.0.1:${port}`,
     host: `127.0.0.1:${port}`,
     pid: child.pid,
     logPath,
