@@ -129,7 +129,16 @@ export async function startWrangler({ workDir, port, extraArgs = [], timeoutMs =
       cwd: ROOT,
       detached: true, // own process group: we kill -pid to take workerd down too
       stdio: ["ignore", echo ? "inherit" : fd, echo ? "inherit" : fd],
-      env: { ...process.env, WRANGLER_SEND_METRICS: "false", BROWSER: "none", NO_COLOR: "1" },
+      env: {
+        ...process.env,
+        WRANGLER_SEND_METRICS: "false",
+        // no internet: skip wrangler's npm update check (it runs with the banner) and
+        // miniflare's download of the Request.cf object from workers.cloudflare.com
+        WRANGLER_HIDE_BANNER: "true",
+        CLOUDFLARE_CF_FETCH_ENABLED: "false",
+        BROWSER: "none",
+        NO_COLOR: "1",
+      },
     },
   );
   closeSync(fd);
