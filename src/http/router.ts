@@ -4,6 +4,7 @@
 import { Router } from "itty-router";
 import { ConfigError, loadConfig } from "../config";
 import { listUpstreams } from "../api/upstreams";
+import { resolve } from "../api/resolve";
 import { OciError } from "./errors";
 import { deleteBlob, getBlob } from "./v2/blobs";
 import { catalog, listTags, referrers } from "./v2/listings";
@@ -63,6 +64,7 @@ router
   .delete("/v2/:name+/blobs/:digest", deleteBlob)
   .all("/v2/*", notFound)
   .get("/api/v1/upstreams", listUpstreams)
+  .get("/api/v1/resolve", resolve)
   .all("/api/*", notFound)
   .all("*", (request: Request, env: Env) => env.ASSETS.fetch(request));
 
