@@ -5,6 +5,9 @@ export default defineConfig({
   plugins: [cloudflareTest({ main: "./src/index.ts", wrangler: { configPath: "./wrangler.toml" } })],
   test: {
     include: ["src/**/*.test.ts", "test/**/*.test.ts"],
+    // Real upstream registries (docker-registry, token server, fault proxies) for the upstream client tests.
+    globalSetup: ["./test/upstream/global-setup.mjs"],
     testTimeout: 60_000,
+    hookTimeout: 120_000,
   },
 });
