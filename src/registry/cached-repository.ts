@@ -14,37 +14,35 @@
 
 import { OciError, unwrap } from "../http/errors";
 import { looksLikeDigest, parseDigest, type ParsedDigest } from "../oci/digest";
-import { parseManifest, type Descriptor } from "../oci/manifest";
+import { parseManifest } from "../oci/manifest";
 import { UpstreamClient } from "../upstream/client";
 import type { UpstreamTarget } from "../upstream/config";
 import { RecordingObserver, type WaitUntil } from "../upstream/recording-observer";
 import { FILL_LEASE_MS, blobIndexStub } from "./blob-index-do";
 import { MAX_SINGLE_PUT, storeFinished, storeWhole, type StoredBlob } from "./blob-writer";
 import { catalogStub } from "./catalog-do";
-import type { ManifestWrite } from "./manifest-table";
+import { StoredRepository, manifestWrite } from "./stored-repository";
 import { pacedTee } from "./paced-tee";
-import { repositoryStub } from "./repository-do";
-import type { BlobContent, BlobInfo, ByteRange, ManifestContent, ManifestInfo, Page, PutManifestResult, Repository, TagDetail, TagMove, UploadStatus } from "./repository";
+import type { BlobContent, BlobInfo, ByteRange, ManifestContent, ManifestInfo, PutManifestResult, Repository, UploadStatus } from "./repository";
 import { UploadWriter } from "./upload-writer";
 import { ResumableSha256 } from "../oci/sha256-resumable";
 
 /** How long a request waits for another request's fill of the same blob. */
 const FOLLOWER_PATIENCE_MS = 10 * 60 * 1000;
 
-export class CachedRepository implements Repository {
+export class CachedRepository extends StoredRepository implements Repository {
   readonly kind = "cached";
-  private readonly state;
   private readonly client: UpstreamClient;
   private readonly observer: RecordingObserver;
 
   constructor(
-    private readonly env: Env,
+    env: Env,
     /** Local name: `<upstream>/<repository>`, e.g. docker.io/library/nginx. */
-    readonly name: string,
+    name: string,
     private readonly target: UpstreamTarget,
     private readonly waitUntil: WaitUntil,
   ) {
-    this.state = repositoryStub(env, name);
+    super(env, name);
     this.observer = new RecordingObserver(env, target.upstream.name, waitUntil);
     this.client = new UpstreamClient(target.upstream, { observer: this.observer });
   }
@@ -86,27 +84,6 @@ export class CachedRepository implements Repository {
   async headManifest(reference: string): Promise<ManifestInfo> {
     const { bytes: _bytes, ...info } = await this.getManifest(reference);
     return info;
-  }
-
-  async listTags(limit: number | undefined, last: string | undefined): Promise<Page<string>> {
-    const page = unwrap(await this.state.listTags(limit ?? 10_000, last));
-    return { items: page.tags, next: page.more ? page.tags.at(-1) : undefined };
-  }
-
-  async referrers(digest: string, artifactType: string | undefined): Promise<Descriptor[]> {
-    return this.state.referrers(digest, artifactType);
-  }
-
-  async tagDetails(): Promise<TagDetail[]> {
-    return this.state.tagDetails();
-  }
-
-  async danglingManifests(): Promise<(ManifestInfo & { createdAt: number })[]> {
-    return this.state.danglingManifests();
-  }
-
-  async tagHistory(tag: string | undefined, limit: number): Promise<TagMove[]> {
-    return this.state.history(tag, limit);
   }
 
   // ── blobs ──────────────────────────────────────────────────────────────
@@ -191,18 +168,7 @@ export class CachedRepository implements Repository {
   }
 
   private async storeManifest(bytes: Uint8Array, mediaType: string, digest: string, tag: string | undefined): Promise<ManifestInfo> {
-    const parsed = parseManifest(bytes, mediaType);
-    const write: ManifestWrite = {
-      digest,
-      mediaType: parsed.mediaType,
-      bytes,
-      blobs: parsed.blobs.map((d) => d.digest),
-      manifests: parsed.manifests.map((d) => d.digest),
-      subject: parsed.subject?.digest,
-      artifactType: parsed.artifactType,
-      annotations: parsed.annotations,
-    };
-    const outcome = await this.state.putCachedManifest(write, tag);
+    const outcome = await this.state.putCachedManifest(manifestWrite(digest, bytes, parseManifest(bytes, mediaType)), tag);
     if (outcome.firstManifest) await catalogStub(this.env).add(this.name);
     return { digest, mediaType: outcome.mediaType, size: outcome.size, subject: outcome.subject };
   }

@@ -3,28 +3,27 @@
 
 import { OciError, unwrap } from "../http/errors";
 import { digestBytes, looksLikeDigest, parseDigest } from "../oci/digest";
-import { parseManifest, type Descriptor } from "../oci/manifest";
+import { parseManifest } from "../oci/manifest";
 import { assertTag, isValidName } from "../oci/names";
 import { ResumableSha256 } from "../oci/sha256-resumable";
 import { blobIndexStub } from "./blob-index-do";
 import { MAX_SINGLE_PUT, storeFinished, storeWhole, type StoredBlob } from "./blob-writer";
 import { catalogStub } from "./catalog-do";
 import { repositoryStub } from "./repository-do";
-import type { ManifestWrite } from "./manifest-table";
-import type { BlobContent, BlobInfo, ByteRange, ManifestContent, ManifestInfo, Page, PutManifestResult, Repository, TagDetail, TagMove, UploadStatus } from "./repository";
+import { StoredRepository, manifestWrite } from "./stored-repository";
+import type { BlobContent, BlobInfo, ByteRange, ManifestContent, ManifestInfo, PutManifestResult, Repository, UploadStatus } from "./repository";
 import type { UploadSession } from "./upload-session";
 import { UploadWriter, deleteUploadData } from "./upload-writer";
 
-export class HostedRepository implements Repository {
+export class HostedRepository extends StoredRepository implements Repository {
   readonly kind = "hosted";
-  private readonly state;
 
   constructor(
-    private readonly env: Env,
-    readonly name: string,
+    env: Env,
+    name: string,
     private readonly actor: string | null = null,
   ) {
-    this.state = repositoryStub(env, name);
+    super(env, name);
   }
 
   // ── manifests ──────────────────────────────────────────────────────────
@@ -49,17 +48,7 @@ export class HostedRepository implements Repository {
       allTags.unshift(assertTag(reference));
       digest = await digestBytes(bytes);
     }
-    const write: ManifestWrite = {
-      digest,
-      mediaType: parsed.mediaType,
-      bytes,
-      blobs: parsed.blobs.map((d) => d.digest),
-      manifests: parsed.manifests.map((d) => d.digest),
-      subject: parsed.subject?.digest,
-      artifactType: parsed.artifactType,
-      annotations: parsed.annotations,
-    };
-    const outcome = unwrap(await this.state.putManifest(write, [...new Set(allTags)], this.actor));
+    const outcome = unwrap(await this.state.putManifest(manifestWrite(digest, bytes, parsed), [...new Set(allTags)], this.actor));
     if (outcome.firstManifest) await catalogStub(this.env).add(this.name);
     return { digest: outcome.digest, mediaType: outcome.mediaType, size: outcome.size, subject: outcome.subject };
   }
@@ -67,27 +56,6 @@ export class HostedRepository implements Repository {
   async deleteManifest(reference: string): Promise<void> {
     const outcome = unwrap(await this.state.deleteManifest(reference, this.actor));
     if (outcome.emptied) await catalogStub(this.env).remove(this.name);
-  }
-
-  async listTags(limit: number | undefined, last: string | undefined): Promise<Page<string>> {
-    const page = unwrap(await this.state.listTags(limit ?? 10_000, last));
-    return { items: page.tags, next: page.more ? page.tags.at(-1) : undefined };
-  }
-
-  async referrers(digest: string, artifactType: string | undefined): Promise<Descriptor[]> {
-    return this.state.referrers(digest, artifactType);
-  }
-
-  async tagDetails(): Promise<TagDetail[]> {
-    return this.state.tagDetails();
-  }
-
-  async danglingManifests(): Promise<(ManifestInfo & { createdAt: number })[]> {
-    return this.state.danglingManifests();
-  }
-
-  async tagHistory(tag: string | undefined, limit: number): Promise<TagMove[]> {
-    return this.state.history(tag, limit);
   }
 
   // ── blobs ──────────────────────────────────────────────────────────────

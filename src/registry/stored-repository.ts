@@ -1,0 +1,54 @@
+// What hosted and cached repositories share: their state lives in a
+// RepositoryDO, so listings and history read the same way for both.
+
+import { unwrap } from "../http/errors";
+import type { Descriptor, ParsedManifest } from "../oci/manifest";
+import type { ManifestWrite } from "./manifest-table";
+import { repositoryStub } from "./repository-do";
+import type { ManifestInfo, Page, TagDetail, TagMove } from "./repository";
+
+export abstract class StoredRepository {
+  protected readonly state;
+
+  constructor(
+    protected readonly env: Env,
+    readonly name: string,
+  ) {
+    this.state = repositoryStub(env, name);
+  }
+
+  async listTags(limit: number | undefined, last: string | undefined): Promise<Page<string>> {
+    const page = unwrap(await this.state.listTags(limit ?? 10_000, last));
+    return { items: page.tags, next: page.more ? page.tags.at(-1) : undefined };
+  }
+
+  async referrers(digest: string, artifactType: string | undefined): Promise<Descriptor[]> {
+    return this.state.referrers(digest, artifactType);
+  }
+
+  async tagDetails(): Promise<TagDetail[]> {
+    return this.state.tagDetails();
+  }
+
+  async danglingManifests(): Promise<(ManifestInfo & { createdAt: number })[]> {
+    return this.state.danglingManifests();
+  }
+
+  async tagHistory(tag: string | undefined, limit: number): Promise<TagMove[]> {
+    return this.state.history(tag, limit);
+  }
+}
+
+/** The row a parsed manifest becomes. */
+export function manifestWrite(digest: string, bytes: Uint8Array, parsed: ParsedManifest): ManifestWrite {
+  return {
+    digest,
+    mediaType: parsed.mediaType,
+    bytes,
+    blobs: parsed.blobs.map((d) => d.digest),
+    manifests: parsed.manifests.map((d) => d.digest),
+    subject: parsed.subject?.digest,
+    artifactType: parsed.artifactType,
+    annotations: parsed.annotations,
+  };
+}
