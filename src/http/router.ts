@@ -4,6 +4,7 @@
 import { Router } from "itty-router";
 import { ConfigError, loadConfig } from "../config";
 import { listUpstreams } from "../api/upstreams";
+import { inspect } from "../api/inspect";
 import { resolve } from "../api/resolve";
 import { OciError } from "./errors";
 import { deleteBlob, getBlob } from "./v2/blobs";
@@ -65,6 +66,7 @@ router
   .all("/v2/*", notFound)
   .get("/api/v1/upstreams", listUpstreams)
   .get("/api/v1/resolve", resolve)
+  .get("/api/v1/inspect", inspect)
   .all("/api/*", notFound)
   .all("*", (request: Request, env: Env) => env.ASSETS.fetch(request));
 
