@@ -5,6 +5,7 @@ import { Router } from "itty-router";
 import { ConfigError, loadConfig } from "../config";
 import { listUpstreams } from "../api/upstreams";
 import { inspect } from "../api/inspect";
+import { listRepositories, listRepositoryTags } from "../api/repositories";
 import { resolve } from "../api/resolve";
 import { OciError } from "./errors";
 import { deleteBlob, getBlob } from "./v2/blobs";
@@ -67,6 +68,8 @@ router
   .get("/api/v1/upstreams", listUpstreams)
   .get("/api/v1/resolve", resolve)
   .get("/api/v1/inspect", inspect)
+  .get("/api/v1/repositories", listRepositories)
+  .get("/api/v1/repositories/:name+/tags", listRepositoryTags)
   .all("/api/*", notFound)
   .all("*", (request: Request, env: Env) => env.ASSETS.fetch(request));
 

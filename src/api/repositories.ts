@@ -1,0 +1,176 @@
+// GET /api/v1/repositories[?prefix=&n=&last=]
+// GET /api/v1/repositories/<name>/tags[?pattern=<glob>][&dangling=1][&n=&last=]
+//
+// Hosted repositories (from the catalog), and a repository's tags — or its
+// dangling (untagged, unreferenced) manifests — with digest, media type,
+// platforms, size and time of the last change. Pages are bounded: reading a
+// tag's platforms and size costs a few Durable Object and R2 reads.
+
+import { OciError } from "../http/errors";
+import { param, pageSize } from "../http/request";
+import { jsonResponse, nextLink } from "../http/responses";
+import { catalogStub } from "../registry/catalog-do";
+import { openRepository } from "../registry/open-repository";
+import type { Repository } from "../registry/repository";
+import { compileGlob } from "./glob";
+import { summarize, type ImageSummary } from "./image-summary";
+import { ManifestReader } from "./manifest-reader";
+
+const MAX_REPOSITORIES_PAGE = 1000;
+const DEFAULT_REPOSITORIES_PAGE = 100;
+export const MAX_TAGS_PAGE = 100;
+const DEFAULT_TAGS_PAGE = 50;
+/** Manifests summarized at the same time. */
+const CONCURRENCY = 6;
+
+type RoutedRequest = Request & { params?: Record<string, string> };
+
+export async function listRepositories(request: Request, env: Env): Promise<Response> {
+  const url = new URL(request.url);
+  const n = pageSize(url, MAX_REPOSITORIES_PAGE) ?? DEFAULT_REPOSITORIES_PAGE;
+  const prefix = url.searchParams.get("prefix") ?? "";
+  const last = url.searchParams.get("last") ?? undefined;
+  const page = n === 0 ? { names: [], more: false } : await catalogStub(env).list(n, last, prefix);
+  const next = page.more ? (page.names.at(-1) ?? null) : null;
+  const headers: Record<string, string> = { "Cache-Control": "no-cache" };
+  if (next !== null) headers["Link"] = withQuery(nextLink("/api/v1/repositories", n, next), { prefix });
+  return jsonResponse(
+    {
+      repositories: page.names.map((name) => ({ name, kind: "hosted", tags: `/api/v1/repositories/${name}/tags` })),
+      next,
+    },
+    200,
+    headers,
+  );
+}
+
+export interface TagEntry extends ImageSummary {
+  /** null for dangling manifests. */
+  tag: string | null;
+  digest: string;
+  mediaType: string;
+  /** Bytes of the manifest itself. */
+  manifestSize: number;
+  /** When the tag last moved (for dangling manifests: when the manifest was pushed), ISO 8601. */
+  updatedAt: string;
+}
+
+interface Row {
+  key: string;
+  tag: string | null;
+  digest: string;
+  mediaType: string;
+  manifestSize: number;
+  updatedAt: number;
+}
+
+export async function listRepositoryTags(request: RoutedRequest, env: Env, ctx?: ExecutionContext): Promise<Response> {
+  const url = new URL(request.url);
+  const repository = openRepository(env, param(request, "name"), ctx ? { waitUntil: (promise) => ctx.waitUntil(promise) } : {});
+  const n = pageSize(url, MAX_TAGS_PAGE) ?? DEFAULT_TAGS_PAGE;
+  const last = url.searchParams.get("last") ?? undefined;
+  const pattern = url.searchParams.get("pattern");
+  const dangling = flag(url, "dangling");
+  if (dangling && pattern !== null) {
+    throw new OciError("UNSUPPORTED", "pattern filters tags; dangling manifests have none: use one or the other", { pattern, dangling }, 400);
+  }
+  const matches = pattern !== null && pattern !== "" ? compileGlob(pattern) : () => true;
+
+  let rows: Row[];
+  if (dangling) {
+    rows = (await repository.danglingManifests()).map((m) => ({
+      key: m.digest,
+      tag: null,
+      digest: m.digest,
+      mediaType: m.mediaType,
+      manifestSize: m.size,
+      updatedAt: m.createdAt,
+    }));
+  } else {
+    rows = (await repository.tagDetails())
+      .filter((t) => matches(t.tag))
+      .map((t) => ({ key: t.tag, tag: t.tag, digest: t.digest, mediaType: t.mediaType, manifestSize: t.size, updatedAt: t.updatedAt }));
+  }
+  if (rows.length === 0) await assertExists(repository);
+
+  // Tags come sorted by tag, dangling manifests by push time: `last` is the key of the last entry seen.
+  let start = 0;
+  if (last !== undefined) {
+    start = dangling ? rows.findIndex((r) => r.key === last) + 1 : rows.findIndex((r) => r.key > last);
+    if (start === -1) start = rows.length;
+  }
+  const page = rows.slice(start, start + n);
+  const more = start + n < rows.length;
+
+  const reader = new ManifestReader(repository);
+  const entries = await mapLimited(page, CONCURRENCY, async (row): Promise<TagEntry> => {
+    const summary = await summarize(reader, row.digest);
+    return {
+      tag: row.tag,
+      digest: row.digest,
+      mediaType: row.mediaType,
+      manifestSize: row.manifestSize,
+      ...summary,
+      updatedAt: new Date(row.updatedAt).toISOString(),
+    };
+  });
+
+  const next = more ? (page.at(-1)?.key ?? null) : null;
+  const headers: Record<string, string> = { "Cache-Control": "no-cache" };
+  if (next !== null) {
+    const extra: Record<string, string> = {};
+    if (pattern) extra["pattern"] = pattern;
+    if (dangling) extra["dangling"] = "1";
+    headers["Link"] = withQuery(nextLink(`/api/v1/repositories/${repository.name}/tags`, n, next), extra);
+  }
+  return jsonResponse(
+    {
+      repository: repository.name,
+      kind: repository.kind,
+      filter: { pattern: pattern || null, dangling },
+      tags: entries,
+      next,
+    },
+    200,
+    headers,
+  );
+}
+
+function flag(url: URL, name: string): boolean {
+  const value = url.searchParams.get(name);
+  if (value === null || value === "" || value === "0" || value === "false") return false;
+  if (value === "1" || value === "true") return true;
+  throw new OciError("UNSUPPORTED", `${name}=${value}: use ${name}=1 or ${name}=0`, { [name]: value }, 400);
+}
+
+async function assertExists(repository: Repository): Promise<void> {
+  // listTags answers NAME_UNKNOWN for a repository without manifests or tags.
+  try {
+    await repository.listTags(1, undefined);
+  } catch (error) {
+    if (error instanceof OciError && error.code === "NAME_UNKNOWN") {
+      throw new OciError("NAME_UNKNOWN", `repository ${repository.name} is unknown`, { repository: repository.name });
+    }
+    throw error;
+  }
+}
+
+/** Adds parameters inside a `<url>; rel="next"` Link value. */
+function withQuery(link: string, extra: Record<string, string>): string {
+  const entries = Object.entries(extra).filter(([, value]) => value !== "");
+  if (entries.length === 0) return link;
+  return link.replace(/>; rel="next"$/, `&${new URLSearchParams(entries)}>; rel="next"`);
+}
+
+async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
