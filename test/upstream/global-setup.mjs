@@ -1,147 +1,29 @@
 // vitest globalSetup (runs in Node, not workerd): real upstream registries for the upstream
-// client tests. Starts three Debian docker-registry (distribution 2.8.2) instances on 127.0.0.1 —
-// open, htpasswd Basic auth, and token auth with a local token server — seeds them with skopeo
-// from OCI layouts written in code, and puts a logging / fault-injecting proxy in front of each,
-// plus a "CDN" for redirected blobs. Everything it learned is handed to the tests with
-// project.provide("upstreamPeers", …); see test/upstream/peers.ts for the shape.
+// client tests. The peers themselves (docker-registry open / htpasswd / token with a local token
+// server, seeded with skopeo, logging / fault-injecting proxies and a "CDN") are started by
+// test/upstream/peers/start.mjs, which scripts/e2e.mjs uses too. Everything they are is handed to
+// the tests with project.provide("upstreamPeers", …); see test/upstream/peers.ts for the shape.
 // Needs on the machine: docker-registry, skopeo, openssl (Debian packages).
-import { execFileSync } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { createLog, startCdn, startFront } from "./peers/front.mjs";
-import { writeTestImages } from "./peers/oci-layout.mjs";
-import { REGISTRY_BINARY, freePort, startRegistry } from "./peers/registry.mjs";
-import { TOKEN_ISSUER, TOKEN_SERVICE, makeSigningCertificate, startTokenServer } from "./peers/token-server.mjs";
-
-const here = dirname(fileURLToPath(import.meta.url));
-const HTPASSWD = join(here, "..", "fixtures", "upstream", "htpasswd");
-const CREDENTIALS = { username: "berth", password: "berth-pass" };
-const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
-
-function skopeo(args) {
-  try {
-    execFileSync("skopeo", args, { stdio: ["ignore", "pipe", "pipe"], timeout: 120_000 });
-  } catch (error) {
-    throw new Error(`skopeo ${args.join(" ")} failed: ${error.stderr?.toString() ?? error}`);
-  }
-}
-
-function requireTools() {
-  const missing = [];
-  for (const [tool, args] of [
-    [REGISTRY_BINARY, ["--version"]],
-    ["skopeo", ["--version"]],
-    ["openssl", ["version"]],
-  ]) {
-    try {
-      execFileSync(tool, args, { stdio: "ignore" });
-    } catch {
-      missing.push(tool);
-    }
-  }
-  if (missing.length) {
-    throw new Error(`upstream tests need ${missing.join(", ")}: apt-get install -y docker-registry skopeo openssl`);
-  }
-}
+import { join } from "node:path";
+import { startUpstreamPeers } from "./peers/start.mjs";
 
 export default async function setup(project) {
-  requireTools();
   const dir = mkdtempSync(join(tmpdir(), "berth-upstream-"));
-  const cleanups = [];
-  const teardown = async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+  const removeDir = () => {
     if (!process.env.BERTH_KEEP_PEERS) rmSync(dir, { recursive: true, force: true });
   };
+  let started;
   try {
-    const policy = join(dir, "policy.json");
-    writeFileSync(policy, JSON.stringify({ default: [{ type: "insecureAcceptAnything" }] }));
-    const layout = join(dir, "layout");
-    const images = writeTestImages(layout);
-
-    // 1. The open registry, seeded with skopeo.
-    const openStorage = join(dir, "storage-open");
-    mkdirSync(openStorage);
-    const open = await startRegistry({ name: "open", dir, storage: openStorage });
-    cleanups.push(open.stop);
-    const host = new URL(open.url).host;
-    const copy = (ref, dest, extra = []) =>
-      skopeo(["--policy", policy, "copy", "--all", "--dest-tls-verify=false", "--dest-no-creds", ...extra, `oci:${layout}:${ref}`, `docker://${host}/${dest}`]);
-    for (const [ref, dest] of [
-      ["single", "seed/single:v1"],
-      ["single", "library/alpine:3"],
-      ["single", "public/single:v1"],
-      ["multi", "seed/multi:v1"],
-    ]) {
-      copy(ref, dest, ["--preserve-digests"]);
-    }
-    copy("single", "seed/docker:v1", ["--format", "v2s2"]);
-    const dockerResponse = await fetch(`${open.url}/v2/seed/docker/manifests/v1`, { headers: { Accept: DOCKER_MANIFEST } });
-    const dockerBytes = Buffer.from(await dockerResponse.arrayBuffer());
-    const docker = {
-      mediaType: dockerResponse.headers.get("content-type"),
-      digest: dockerResponse.headers.get("docker-content-digest"),
-      size: dockerBytes.length,
-    };
-    if (docker.mediaType !== DOCKER_MANIFEST) throw new Error(`seed/docker:v1 was stored as ${docker.mediaType}`);
-
-    // 2. The same content behind htpasswd and behind token auth.
-    const basicStorage = join(dir, "storage-basic");
-    const tokenStorage = join(dir, "storage-token");
-    cpSync(openStorage, basicStorage, { recursive: true });
-    cpSync(openStorage, tokenStorage, { recursive: true });
-    const htpasswd = join(dir, "htpasswd");
-    writeFileSync(htpasswd, readFileSync(HTPASSWD));
-    const basic = await startRegistry({ name: "basic", dir, storage: basicStorage, auth: { htpasswd } });
-    cleanups.push(basic.stop);
-
-    const log = createLog();
-    const { cert, key } = makeSigningCertificate(dir);
-    const tokenPort = await freePort();
-    const tokenServerUrl = `http://127.0.0.1:${tokenPort}`;
-    const tokenServer = await startTokenServer({ port: tokenPort, certPath: cert, keyPath: key, credentials: CREDENTIALS, log: log.record });
-    cleanups.push(() => {
-      tokenServer.closeAllConnections();
-      return new Promise((resolve) => tokenServer.close(() => resolve()));
-    });
-    const token = await startRegistry({
-      name: "token",
-      dir,
-      storage: tokenStorage,
-      auth: { token: { realm: `${tokenServerUrl}/token`, service: TOKEN_SERVICE, issuer: TOKEN_ISSUER, rootcertbundle: cert } },
-    });
-    cleanups.push(token.stop);
-
-    // 3. Logging / fault proxies and the CDN.
-    const cdn = await startCdn({ origin: open.url, log });
-    cleanups.push(cdn.close);
-    const fronts = {};
-    for (const [name, registry] of [
-      ["open", open],
-      ["basic", basic],
-      ["token", token],
-    ]) {
-      const front = await startFront({ name, target: registry.url, cdnUrl: cdn.url, log });
-      cleanups.push(front.close);
-      fronts[name] = front.url;
-    }
-
-    project.provide("upstreamPeers", {
-      open: fronts.open,
-      basic: fronts.basic,
-      token: fronts.token,
-      tokenServer: tokenServerUrl,
-      cdn: cdn.url,
-      direct: { open: open.url, basic: basic.url, token: token.url },
-      refused: `http://127.0.0.1:${await freePort()}`,
-      credentials: CREDENTIALS,
-      tokenService: TOKEN_SERVICE,
-      images: { ...images, docker },
-    });
+    started = await startUpstreamPeers({ dir });
   } catch (error) {
-    await teardown();
+    removeDir();
     throw error;
   }
-  return teardown;
+  project.provide("upstreamPeers", started.peers);
+  return async () => {
+    await started.stop();
+    removeDir();
+  };
 }

@@ -37,6 +37,8 @@ export interface UpstreamPeers {
     /** seed/docker:v1 — the single image converted to Docker schema 2 by skopeo. */
     docker: BlobRef & { mediaType: string };
   };
+  /** The OCI image layout the registries were seeded from (refs single, multi). */
+  layout: string;
 }
 
 declare module "vitest" {
@@ -47,7 +49,7 @@ declare module "vitest" {
 
 export function peers(): UpstreamPeers {
   const value = inject("upstreamPeers");
-  if (!value) throw new Error("upstream peers are not running: run with test/upstream/vitest.config.ts or add test/upstream/global-setup.mjs to globalSetup");
+  if (!value) throw new Error("upstream peers are not running: add test/upstream/global-setup.mjs to globalSetup in vitest.config.ts");
   return value;
 }
 

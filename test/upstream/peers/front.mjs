@@ -13,9 +13,23 @@
 // The CDN server rejects any request that carries Authorization (as S3-style CDNs do) and
 // otherwise serves the blob from the open registry. GET /__log?since=N&server=S on any server
 // returns the shared log.
+//
+// Faults can also be switched on and off at runtime for a repository, without a path prefix, so
+// that "the same pull succeeds once the upstream recovers" can be tested:
+//   POST   /__fault?repo=<repo>&mode=<mode>[&match=blobs|manifests][&times=N]
+//   DELETE /__fault?repo=<repo>           (DELETE /__fault without repo clears every fault)
+//   GET    /__fault                       lists the faults
+// <repo> is the repository as the registry sees it (e.g. faults/a1b2); the fault applies to every
+// request under /v2/<repo>/ (blobs or manifests only with match=), for the next N of them with
+// times=N. <mode> is any path mode above (status-NNN, slow-headers, slow-body, truncated,
+// corrupt, no-digest, cdn, …) or `drop`: the connection is destroyed before any answer (a
+// registry that went away mid-request). Control requests are not logged.
 import { request as httpRequest, createServer } from "node:http";
 
 const MODES = new Set(["slow-headers", "slow-body", "truncated", "corrupt", "no-digest", "cdn", "same-origin-redirect", "redirect-ftp", "redirect-loop"]);
+/** Modes only the runtime control (POST /__fault) can select. */
+const RUNTIME_MODES = new Set(["drop"]);
+const isMode = (mode) => MODES.has(mode) || RUNTIME_MODES.has(mode) || /^status-\d{3}$/.test(mode);
 const RATE_LIMIT = { "ratelimit-limit": "100;w=21600", "ratelimit-remaining": "42;w=21600" };
 const HOLD_MS = 10_000;
 
@@ -66,9 +80,51 @@ function listen(server) {
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${server.address().port}`)));
 }
 
+/** The runtime fault table of one front: repo → {mode, match, times}. */
+function createFaults() {
+  const faults = new Map();
+  return {
+    /** Handles /__fault; returns true when it answered. */
+    control(req, url, res) {
+      const repo = url.searchParams.get("repo");
+      const answer = (status, body) => res.writeHead(status, { "Content-Type": "application/json" }).end(JSON.stringify(body));
+      if (req.method === "GET") return answer(200, Object.fromEntries(faults));
+      if (req.method === "DELETE") {
+        if (repo) faults.delete(repo);
+        else faults.clear();
+        return answer(200, Object.fromEntries(faults));
+      }
+      if (req.method !== "POST") return answer(405, { error: "GET, POST or DELETE" });
+      const mode = url.searchParams.get("mode") ?? "";
+      const match = url.searchParams.get("match") ?? "all";
+      const times = url.searchParams.has("times") ? Number(url.searchParams.get("times")) : Infinity;
+      if (!repo || !isMode(mode)) return answer(400, { error: `repo and a known mode are required (got repo=${repo} mode=${mode})` });
+      if (!["all", "blobs", "manifests"].includes(match)) return answer(400, { error: `match must be all, blobs or manifests (got ${match})` });
+      if (!(times > 0)) return answer(400, { error: `times must be positive (got ${url.searchParams.get("times")})` });
+      faults.set(repo, { mode, match, times });
+      return answer(200, Object.fromEntries(faults));
+    },
+    /** The mode that applies to a /v2 request path, if any (counts down `times`). */
+    take(pathname) {
+      for (const [repo, fault] of faults) {
+        const prefix = `/v2/${repo}/`;
+        if (!pathname.startsWith(prefix)) continue;
+        const rest = pathname.slice(prefix.length);
+        if (fault.match === "blobs" && !rest.startsWith("blobs/")) continue;
+        if (fault.match === "manifests" && !rest.startsWith("manifests/")) continue;
+        fault.times -= 1;
+        if (fault.times <= 0) faults.delete(repo);
+        return fault.mode;
+      }
+      return undefined;
+    },
+  };
+}
+
 /** A logging, fault-injecting proxy in front of `target`. */
 export async function startFront({ name, target, cdnUrl, log }) {
   const timers = new Set();
+  const faults = createFaults();
   const hold = (res, fn = () => res.socket?.destroy()) => {
     const timer = setTimeout(() => {
       timers.delete(timer);
@@ -84,6 +140,7 @@ export async function startFront({ name, target, cdnUrl, log }) {
   const server = createServer(async (req, res) => {
     const url = new URL(req.url, "http://front");
     if (url.pathname === "/__log") return serveLog(log, url, res);
+    if (url.pathname === "/__fault") return faults.control(req, url, res);
     log.record({ server: name, method: req.method, path: url.pathname, auth: req.headers.authorization?.split(" ")[0] });
 
     let mode;
@@ -93,6 +150,8 @@ export async function startFront({ name, target, cdnUrl, log }) {
       mode = match[1];
       path = `/v2/${match[2]}${url.search}`;
     }
+    mode ??= faults.take(url.pathname);
+    if (mode === "drop") return req.socket.destroy();
     const same = /^\/__blob\/(.+)$/.exec(url.pathname);
     if (same) path = `/v2/${same[1]}`;
     const blob = /^\/v2\/(.+)\/blobs\/(sha256:[0-9a-f]{64})$/.exec(path);
