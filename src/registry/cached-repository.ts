@@ -16,6 +16,7 @@ import { OciError, unwrap } from "../http/errors";
 import { looksLikeDigest, parseDigest, type ParsedDigest } from "../oci/digest";
 import { parseManifest } from "../oci/manifest";
 import { UpstreamClient } from "../upstream/client";
+import { withKnownLength } from "../upstream/body";
 import type { UpstreamTarget } from "../upstream/config";
 import { RecordingObserver, type WaitUntil } from "../upstream/recording-observer";
 import { FILL_LEASE_MS, blobIndexStub } from "./blob-index-do";
@@ -241,7 +242,9 @@ export class CachedRepository extends StoredRepository implements Repository {
     const [toClient, toStore] = pacedTee(source);
     this.waitUntil(store(toStore).catch((error) => console.warn("cache fill failed", this.name, digest.digest, String(error))));
     this.observer.cacheMiss(length);
-    return { digest: digest.digest, size: length, body: toClient };
+    // A tee branch is a plain stream: without a FixedLengthStream the Worker would answer with
+    // chunked encoding and drop the Content-Length header the handler sets.
+    return { digest: digest.digest, size: length, body: withKnownLength(toClient, length) };
   }
 
   /** A body of unknown length goes through multipart parts, like a chunked push. */
