@@ -11,18 +11,26 @@
 //   certificate — a reference run that checks the tests themselves.
 // external: runs the tests against $BERTH_URL (and $BERTH_HOST) without starting anything.
 //
+// With --target=wrangler the upstream peers of the pull-through cache tests start first
+// (test/upstream/peers/start.mjs: docker-registry open / htpasswd / token auth on 127.0.0.1,
+// logging + fault-injecting fronts, a token server, a CDN) and wrangler dev gets
+// `--var UPSTREAMS:<json>` naming them (see upstreamVars below). The tests learn about them from
+// BERTH_UPSTREAM_PEERS (JSON, the shape of test/upstream/peers.ts) and BERTH_UPSTREAM_LOG_URL.
+//
 // Exit code = the test run's exit code (or 1 if the server could not be started).
 // Env: BERTH_E2E_START_TIMEOUT_MS (default 120000), BERTH_E2E_VERBOSE=1 (server log to stderr),
-//      BERTH_E2E_KEEP=1 (keep temp dirs), BERTH_LARGE_BLOB_MIB (large blob test size).
+//      BERTH_E2E_KEEP=1 (keep temp dirs), BERTH_LARGE_BLOB_MIB (large blob test size),
+//      BERTH_E2E_UPSTREAMS=0 (do not start the upstream peers; the cache tests skip).
 
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { request } from "node:https";
 import { request as httpRequest } from "node:http";
+import { startUpstreamPeers } from "../test/upstream/peers/start.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
@@ -229,6 +237,46 @@ export async function startDistribution({ workDir, port, tls = true } = {}) {
   return server;
 }
 
+/**
+ * The upstreams Berth is configured with in the e2e run, all on the peers of
+ * test/upstream/peers/start.mjs (names are repository path components: lowercase, no port):
+ *   open.test    the open registry's front, tags trusted for an hour
+ *   fresh.test   the same front, tagTtlSeconds 0: every tag pull revalidates with a HEAD
+ *   faults.test  the same front, tagTtlSeconds 0 and a 2 s timeout, for the fault tests
+ *   stats.test   the same front, used only by the /api/v1/upstreams test (exact figures)
+ *   docker.io    the same front under Docker Hub's name: one-segment names get library/;
+ *                DEFAULT_UPSTREAM, so mirror mode (MIRROR_MODE=true) reads through it
+ *   basic.test   the htpasswd registry's front, credentials from BASIC_USER / BASIC_PASS
+ *   token.test   the token-auth registry's front, credentials from TOKEN_USER / TOKEN_PASS
+ *   anon.test    the token-auth registry's front, anonymous (the token server grants public/*)
+ *   down.test    a loopback port where nothing listens
+ * Returns wrangler dev arguments (`--var NAME:value` pairs, secrets included).
+ */
+export function upstreamVars(peers, { mirrorMode = false } = {}) {
+  const common = { allowPrivateAddresses: true };
+  const upstreams = [
+    { name: "open.test", url: peers.open, tagTtlSeconds: 3600, ...common },
+    { name: "fresh.test", url: peers.open, tagTtlSeconds: 0, ...common },
+    { name: "faults.test", url: peers.open, tagTtlSeconds: 0, timeoutSeconds: 2, ...common },
+    { name: "stats.test", url: peers.open, tagTtlSeconds: 3600, ...common },
+    { name: "docker.io", url: peers.open, aliases: ["index.docker.io"], tagTtlSeconds: 3600, ...common },
+    { name: "basic.test", url: peers.basic, usernameSecret: "BASIC_USER", passwordSecret: "BASIC_PASS", ...common },
+    { name: "token.test", url: peers.token, usernameSecret: "TOKEN_USER", passwordSecret: "TOKEN_PASS", ...common },
+    { name: "anon.test", url: peers.token, ...common },
+    { name: "down.test", url: peers.refused, timeoutSeconds: 2, ...common },
+  ];
+  const vars = {
+    UPSTREAMS: JSON.stringify(upstreams),
+    DEFAULT_UPSTREAM: "docker.io",
+    MIRROR_MODE: mirrorMode ? "true" : "false",
+    BASIC_USER: peers.credentials.username,
+    BASIC_PASS: peers.credentials.password,
+    TOKEN_USER: peers.credentials.username,
+    TOKEN_PASS: peers.credentials.password,
+  };
+  return Object.entries(vars).flatMap(([name, value]) => ["--var", `${name}:${value}`]);
+}
+
 function runQuiet(cmd, a) {
   return new Promise((res) => {
     const c = spawn(cmd, a, { stdio: "ignore" });
@@ -249,9 +297,11 @@ function testFiles() {
 async function main() {
   const workDir = mkdtempSync(join(process.env.BERTH_E2E_TMP || tmpdir(), "berth-e2e-run-"));
   let server = null;
+  let upstream = null;
   let stopping = false;
   const cleanup = async () => {
     if (server) await server.stop();
+    if (upstream) await upstream.stop();
     if (!keep) rmSync(workDir, { recursive: true, force: true });
     else log(`kept ${workDir}`);
   };
@@ -269,9 +319,18 @@ async function main() {
   let host;
   try {
     if (target === "wrangler") {
+      let extraArgs = [];
+      if (process.env.BERTH_E2E_UPSTREAMS !== "0") {
+        const t0 = Date.now();
+        const peersDir = join(workDir, "peers");
+        mkdirSync(peersDir);
+        upstream = await startUpstreamPeers({ dir: peersDir });
+        extraArgs = upstreamVars(upstream.peers);
+        log(`upstream peers ready in ${Date.now() - t0} ms (open front ${upstream.peers.open})`);
+      }
       log("starting wrangler dev (https)…");
       const t0 = Date.now();
-      server = await startWrangler({ workDir });
+      server = await startWrangler({ workDir, extraArgs });
       log(`wrangler dev ready on ${server.url} (pid ${server.pid}) in ${Date.now() - t0} ms`);
     } else if (target === "distribution") {
       log("starting docker-registry (reference target)…");
@@ -306,6 +365,9 @@ async function main() {
           BERTH_HOST: host,
           BERTH_E2E_TARGET: target,
           BERTH_E2E_TMP: testTmp,
+          ...(upstream
+            ? { BERTH_UPSTREAM_PEERS: JSON.stringify(upstream.peers), BERTH_UPSTREAM_LOG_URL: `${upstream.peers.open}/__log` }
+            : {}),
           NODE_TLS_REJECT_UNAUTHORIZED: "0",
           NODE_NO_WARNINGS: "1",
         },
