@@ -2,6 +2,7 @@
 // once per isolate; a bad value fails every request with a message naming it.
 
 import { z } from "zod";
+import { RetentionPoliciesSchema, toPolicies, type RetentionPolicy } from "./registry/retention-policy";
 
 const seconds = (fallback: number) => z.coerce.number().int().nonnegative().default(fallback);
 
@@ -11,6 +12,12 @@ const ConfigSchema = z.object({
   MAX_MANIFEST_BYTES: z.coerce.number().int().min(4 * 1024 * 1024).default(4 * 1024 * 1024),
   /** Largest request body the deployment accepts (plan limit); advertised as OCI-Chunk-Max-Length. */
   MAX_CHUNK_BYTES: z.coerce.number().int().positive().default(100 * 1000 * 1000),
+  /** Retention policies (JSON array); see src/registry/retention-policy.ts and docs/lifecycle.md. */
+  RETENTION_POLICIES: RetentionPoliciesSchema,
+  /** What deleting a manifest does to the manifests whose subject it is (signatures, SBOMs). */
+  REFERRERS_ON_SUBJECT_DELETE: z.enum(["keep", "delete"]).default("keep"),
+  /** When set, /api/v1/admin/* requires `Authorization: Bearer <ADMIN_TOKEN>` (a secret). */
+  ADMIN_TOKEN: z.string().optional(),
   /** Docker Hub mirror mode: un-prefixed names fall back to DEFAULT_UPSTREAM. */
   MIRROR_MODE: z.enum(["true", "false", ""]).default("false"),
 });
@@ -20,6 +27,9 @@ export interface Config {
   uploadExpirySeconds: number;
   maxManifestBytes: number;
   maxChunkBytes: number;
+  retentionPolicies: RetentionPolicy[];
+  referrersOnSubjectDelete: "keep" | "delete";
+  adminToken: string | undefined;
   mirrorMode: boolean;
 }
 
@@ -40,6 +50,9 @@ export function loadConfig(env: object): Config {
     uploadExpirySeconds: parsed.data.UPLOAD_EXPIRY_SECONDS,
     maxManifestBytes: parsed.data.MAX_MANIFEST_BYTES,
     maxChunkBytes: parsed.data.MAX_CHUNK_BYTES,
+    retentionPolicies: toPolicies(parsed.data.RETENTION_POLICIES),
+    referrersOnSubjectDelete: parsed.data.REFERRERS_ON_SUBJECT_DELETE,
+    adminToken: parsed.data.ADMIN_TOKEN || undefined,
     mirrorMode: parsed.data.MIRROR_MODE === "true",
   };
   cache.set(env, config);

@@ -34,6 +34,21 @@ export interface BlobRecord {
   unreferencedSince: number | null;
 }
 
+export interface BlobInspection {
+  /** False when this index has no record of the blob at all. */
+  known: boolean;
+  key: string | null;
+  size: number | null;
+  /** How many repositories link the blob. */
+  links: number;
+  /** When the asking repository's link was last (re)made; null when it has none. */
+  linkedAt: number | null;
+  pins: number;
+  unreferencedSince: number | null;
+  strayKeys: string[];
+  alarm: number | null;
+}
+
 export class BlobIndexDO extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   /** Set while the alarm deletes the R2 object; every other call waits for it. */
@@ -70,6 +85,11 @@ export class BlobIndexDO extends DurableObject<Env> {
       this.sql.exec("UPDATE blob SET r2_key = ?, size = ? WHERE id = 1", key, size);
       this.sql.exec("DELETE FROM stray_keys WHERE r2_key = ?", key);
     }
+    if (canonical !== key) {
+      // The caller's copy is a duplicate: the alarm deletes it if the caller does not (storeWhole never does).
+      this.sql.exec("INSERT OR IGNORE INTO stray_keys (r2_key) VALUES (?)", key);
+      await this.armAt(Date.now() + this.graceMs());
+    }
     this.linkRepository(repository);
     if (pin) {
       this.sql.exec("DELETE FROM pins WHERE token = ?", pin);
@@ -93,11 +113,92 @@ export class BlobIndexDO extends DurableObject<Env> {
     return location;
   }
 
+  /** `linked_at` is refreshed by every (re)link: release() refuses links younger than the grace window. */
   private linkRepository(repository: string): void {
-    this.sql.exec("INSERT OR IGNORE INTO links (repository, linked_at) VALUES (?, ?)", repository, Date.now());
+    this.sql.exec(
+      "INSERT INTO links (repository, linked_at) VALUES (?, ?) ON CONFLICT(repository) DO UPDATE SET linked_at = excluded.linked_at",
+      repository,
+      Date.now(),
+    );
     this.sql.exec("UPDATE blob SET unreferenced_since = NULL WHERE id = 1");
   }
 
+  /**
+   * Drops `repository`'s link unless it was (re)made within the grace window:
+   * a writer may have registered the blob for that repository just now and be
+   * about to link it locally, so a release racing it must not win ("fresh";
+   * the repository retries later). See blob-release.ts.
+   */
+  async release(repository: string): Promise<"released" | "fresh" | "absent"> {
+    await this.deleting;
+    const link = this.sql.exec<{ linked_at: number }>("SELECT linked_at FROM links WHERE repository = ?", repository).toArray()[0];
+    if (!link) return "absent";
+    if (link.linked_at > Date.now() - this.graceMs()) return "fresh";
+    this.sql.exec("DELETE FROM links WHERE repository = ?", repository);
+    await this.scheduleIfUnreferenced();
+    return "released";
+  }
+
+  /** What fsck and usage figures need to know about this blob, from one repository's point of view. */
+  async inspect(repository: string | null): Promise<BlobInspection> {
+    const row = this.sql.exec<{ r2_key: string | null; size: number | null; unreferenced_since: number | null }>("SELECT r2_key, size, unreferenced_since FROM blob").toArray()[0];
+    const link = repository === null ? undefined : this.sql.exec<{ linked_at: number }>("SELECT linked_at FROM links WHERE repository = ?", repository).toArray()[0];
+    return {
+      known: row !== undefined,
+      key: row?.r2_key ?? null,
+      size: row?.size ?? null,
+      links: this.linkCount(),
+      linkedAt: link?.linked_at ?? null,
+      pins: this.livePins(),
+      unreferencedSince: row?.unreferenced_since ?? null,
+      strayKeys: this.sql.exec<{ r2_key: string }>("SELECT r2_key FROM stray_keys").toArray().map((r) => r.r2_key),
+      alarm: await this.ctx.storage.getAlarm(),
+    };
+  }
+
+  /** How many repositories link this blob (usage figures). */
+  async countLinks(): Promise<number> {
+    return this.linkCount();
+  }
+
+  /** Repositories linking this blob, in pages (fsck). */
+  async linkedRepositories(after: string, limit: number): Promise<{ repository: string; linkedAt: number }[]> {
+    return this.sql
+      .exec<{ repository: string; linked_at: number }>("SELECT repository, linked_at FROM links WHERE repository > ? ORDER BY repository LIMIT ?", after, limit)
+      .toArray()
+      .map((r) => ({ repository: r.repository, linkedAt: r.linked_at }));
+  }
+
+  /**
+   * fsck found an object at `key` that this index does not track (a copy left
+   * by a crash): queue it for deletion. A later register() of the same key
+   * takes it back; live pins postpone the alarm as usual.
+   */
+  async adoptStray(digest: string, key: string): Promise<void> {
+    await this.deleting;
+    this.ensure(digest);
+    if (this.row().r2_key === key) return;
+    this.sql.exec("INSERT OR IGNORE INTO stray_keys (r2_key) VALUES (?)", key);
+    await this.armAt(Date.now() + this.graceMs());
+  }
+
+  /** Makes sure a pending deletion has an alarm (fsck repair). */
+  async rearm(): Promise<void> {
+    const row = this.sql.exec<{ unreferenced_since: number | null }>("SELECT unreferenced_since FROM blob").toArray()[0];
+    if (row && this.linkCount() === 0) {
+      if (row.unreferenced_since === null) this.sql.exec("UPDATE blob SET unreferenced_since = ? WHERE id = 1", Date.now());
+      await this.armAt(Math.max(Date.now(), (row.unreferenced_since ?? Date.now()) + this.graceMs()));
+    } else if (this.sql.exec("SELECT 1 FROM stray_keys").toArray().length > 0) {
+      await this.armAt(Date.now());
+    }
+  }
+
+  private async armAt(due: number): Promise<void> {
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > due || current < Date.now()) await this.ctx.storage.setAlarm(due);
+  }
+
+  /** Unconditional; repositories use release(), which cannot race a writer. */
   async unlink(repository: string): Promise<void> {
     await this.deleting;
     this.sql.exec("DELETE FROM links WHERE repository = ?", repository);

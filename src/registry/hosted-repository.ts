@@ -76,9 +76,8 @@ export class HostedRepository extends StoredRepository implements Repository {
   }
 
   async deleteBlob(digest: string): Promise<void> {
+    // The RepositoryDO drops its link and releases the global one (local before global, see blob-release.ts).
     unwrap(await this.state.unlinkBlob(digest));
-    // Local unlink before the global one: a crash in between leaves garbage, never a dangling link.
-    await blobIndexStub(this.env, digest).unlink(this.name);
   }
 
   async mountBlob(digest: string, from: string): Promise<boolean> {

@@ -3,6 +3,7 @@
 // per-blob reference counts those references imply.
 
 import { fail, ok, type Result } from "../http/errors";
+import { markReferenced, markUnreferenced } from "./blob-release";
 import type { ManifestInfo } from "./repository";
 
 const CHUNK_BYTES = 1024 * 1024;
@@ -84,6 +85,7 @@ export function insertManifest(sql: SqlStorage, write: ManifestWrite, now: numbe
   for (const blob of new Set(write.blobs)) {
     sql.exec("INSERT INTO manifest_refs (parent, child, kind) VALUES (?, ?, 'blob')", write.digest, blob);
     sql.exec("UPDATE blobs SET refcount = refcount + 1 WHERE digest = ?", blob);
+    markReferenced(sql, blob);
   }
   for (const child of new Set(write.manifests)) {
     sql.exec("INSERT INTO manifest_refs (parent, child, kind) VALUES (?, ?, 'manifest')", write.digest, child);
@@ -98,15 +100,20 @@ export function parentIndexes(sql: SqlStorage, digest: string): string[] {
     .map((r) => r.parent);
 }
 
-/** Removes a manifest, its bytes and its references; blob counts drop with them. */
+/**
+ * Removes a manifest, its bytes and its references; blob counts drop with
+ * them, and a blob whose count reaches 0 starts its grace window (blob-release.ts).
+ */
 export function removeManifest(sql: SqlStorage, digest: string): Result<void> {
   const parents = parentIndexes(sql, digest);
   if (parents.length > 0) {
     return fail("DENIED", `manifest ${digest} is part of index ${parents[0]}; delete the index first`, { indexes: parents }, 409);
   }
-  for (const row of sql.exec<{ child: string }>("SELECT child FROM manifest_refs WHERE parent = ? AND kind = 'blob'", digest).toArray()) {
-    sql.exec("UPDATE blobs SET refcount = refcount - 1 WHERE digest = ? AND refcount > 0", row.child);
+  const blobs = sql.exec<{ child: string }>("SELECT child FROM manifest_refs WHERE parent = ? AND kind = 'blob'", digest).toArray().map((r) => r.child);
+  for (const blob of blobs) {
+    sql.exec("UPDATE blobs SET refcount = refcount - 1 WHERE digest = ? AND refcount > 0", blob);
   }
+  markUnreferenced(sql, blobs, Date.now());
   sql.exec("DELETE FROM manifest_refs WHERE parent = ?", digest);
   sql.exec("DELETE FROM manifest_chunks WHERE digest = ?", digest);
   sql.exec("DELETE FROM manifests WHERE digest = ?", digest);

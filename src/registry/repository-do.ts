@@ -8,10 +8,17 @@ import { loadConfig } from "../config";
 import { fail, ok, type Result } from "../http/errors";
 import { looksLikeDigest } from "../oci/digest";
 import type { Descriptor } from "../oci/manifest";
-import { annotationsOf, findManifest, insertManifest, missingReferences, readManifestBytes, removeManifest, toInfo, type ManifestRow, type ManifestWrite } from "./manifest-table";
+import { BLOB_RELEASE_SCHEMA, cancelUnlink, dropLink, isLinked, markUnreferenced, nextReleaseDue, pendingReleases, touchUnreferenced, type PendingReleases } from "./blob-release";
+import { checkRepository, type LocalCheck } from "./fsck-local";
+import { armAlarm, drainUnlinks, runBlobRelease, type ReleaseRun } from "./gc";
+import { annotationsOf, findManifest, insertManifest, missingReferences, readManifestBytes, toInfo, type ManifestRow, type ManifestWrite } from "./manifest-table";
+import { deleteManifestByDigest } from "./manifest-removal";
+import { applyPolicy, type RetentionOutcome } from "./retention-plan";
+import type { RetentionPolicy } from "./retention-policy";
+import type { RepositoryUsage } from "./usage";
 import type { ManifestContent, ManifestInfo } from "./repository";
 import { REPOSITORY_SCHEMA } from "./schema";
-import { listTags, removeTag, setTag, tagDigest, tagHistory, tagsOf, type TagMove } from "./tag-table";
+import { listTags, removeTag, setTag, tagDigest, tagHistory, type TagMove } from "./tag-table";
 import type { UploadSession } from "./upload-session";
 import { deleteUploadData } from "./upload-writer";
 
@@ -48,6 +55,7 @@ export class RepositoryDO extends DurableObject<Env> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.sql.exec(REPOSITORY_SCHEMA);
+    this.sql.exec(BLOB_RELEASE_SCHEMA);
   }
 
   // ── manifests ──────────────────────────────────────────────────────────
@@ -87,18 +95,18 @@ export class RepositoryDO extends DurableObject<Env> {
 
   /** Untags (reference is a tag) or deletes a manifest and every tag on it (reference is a digest). */
   async deleteManifest(reference: string, actor: string | null): Promise<Result<{ emptied: boolean }>> {
-    return this.ctx.storage.transactionSync(() => {
+    const result = this.ctx.storage.transactionSync(() => {
       const now = Date.now();
       if (!looksLikeDigest(reference)) {
         if (!removeTag(this.sql, reference, now, actor)) return fail<{ emptied: boolean }>("MANIFEST_UNKNOWN", `tag "${reference}" is unknown`);
         return ok({ emptied: false });
       }
-      if (!findManifest(this.sql, reference)) return fail<{ emptied: boolean }>("MANIFEST_UNKNOWN", `manifest ${reference} is unknown`);
-      const removed = removeManifest(this.sql, reference);
+      const removed = deleteManifestByDigest(this.sql, reference, now, actor, loadConfig(this.env).referrersOnSubjectDelete);
       if (!removed.ok) return removed;
-      for (const tag of tagsOf(this.sql, reference)) removeTag(this.sql, tag, now, actor);
       return ok({ emptied: this.count("manifests") === 0 });
     });
+    await this.scheduleBlobRelease();
+    return result;
   }
 
   async listTags(limit: number, last: string | undefined): Promise<Result<{ tags: string[]; more: boolean }>> {
@@ -157,6 +165,7 @@ export class RepositoryDO extends DurableObject<Env> {
     const row = this.sql
       .exec<{ digest: string; size: number; r2_key: string; refcount: number }>("SELECT digest, size, r2_key, refcount FROM blobs WHERE digest = ?", digest)
       .toArray()[0];
+    if (row && row.refcount <= 0) touchUnreferenced(this.sql, digest, Date.now());
     return row ? { digest: row.digest, size: row.size, key: row.r2_key, refcount: row.refcount } : null;
   }
 
@@ -176,6 +185,10 @@ export class RepositoryDO extends DurableObject<Env> {
       digest,
       Date.now(),
     );
+    // Uploaded but not yet referenced: kept for the grace window (a push PUTs its manifest last).
+    cancelUnlink(this.sql, digest);
+    markUnreferenced(this.sql, [digest], Date.now());
+    await this.scheduleBlobRelease();
   }
 
   /** True when a manifest of this repository lists the blob (cached repositories serve only those). */
@@ -228,7 +241,10 @@ export class RepositoryDO extends DurableObject<Env> {
     if (link.refcount > 0) {
       return fail("DENIED", `blob ${digest} is used by ${link.refcount} manifest(s) in this repository; delete them first`, undefined, 409);
     }
-    this.sql.exec("DELETE FROM blobs WHERE digest = ?", digest);
+    // Local before global, joined by the outbox (blob-release.ts); the global release is tried at once.
+    dropLink(this.sql, digest, Date.now());
+    await drainUnlinks(this.sql, this.env, this.repositoryName(), this.graceMs(), [digest]);
+    await this.scheduleBlobRelease();
     return ok(undefined);
   }
 
@@ -285,6 +301,99 @@ export class RepositoryDO extends DurableObject<Env> {
       this.sql.exec("DELETE FROM uploads WHERE id = ?", row.id);
     }
     await this.scheduleUploadExpiry();
+    await this.releaseBlobs();
+  }
+
+  // ── lifecycle: blob release, fsck, retention, usage ────────────────────
+
+  /** Releases what is due now; the alarm calls this, tests and fsck may too. */
+  async releaseBlobs(): Promise<ReleaseRun> {
+    const run = await runBlobRelease(this.ctx.storage, this.env, this.repositoryName(), this.graceMs());
+    await this.scheduleBlobRelease();
+    return run;
+  }
+
+  async pendingReleases(): Promise<PendingReleases & { alarm: number | null }> {
+    return { ...pendingReleases(this.sql), alarm: await this.ctx.storage.getAlarm() };
+  }
+
+  /** The checks fsck can make on this repository alone; `repair` fixes counts, tags and schedules. */
+  async fsck(name: string, repair: boolean, lazyReferences: boolean): Promise<LocalCheck> {
+    this.rememberName(name);
+    const options = { repair, lazyReferences, now: Date.now(), graceMs: this.graceMs() };
+    const check = repair ? this.ctx.storage.transactionSync(() => checkRepository(this.sql, options)) : checkRepository(this.sql, options);
+    if (repair) await this.scheduleBlobRelease();
+    return check;
+  }
+
+  /** This repository's blob links after `after` in digest order, at most `limit` (fsck, usage). */
+  async blobPage(after: string, limit: number): Promise<BlobLink[]> {
+    return this.sql
+      .exec<{ digest: string; size: number; r2_key: string; refcount: number }>("SELECT digest, size, r2_key, refcount FROM blobs WHERE digest > ? ORDER BY digest LIMIT ?", after, limit)
+      .toArray()
+      .map((row) => ({ digest: row.digest, size: row.size, key: row.r2_key, refcount: row.refcount }));
+  }
+
+  /** Whether this repository links the blob, or dropped its link and is still releasing the global one (fsck). */
+  async linkState(digest: string): Promise<"linked" | "releasing" | "none"> {
+    if (isLinked(this.sql, digest)) return "linked";
+    return this.sql.exec("SELECT 1 FROM blob_unlinks WHERE digest = ?", digest).toArray().length > 0 ? "releasing" : "none";
+  }
+
+  /** Applies a retention policy; a dry run rolls its transaction back and reports the same outcome. */
+  async applyRetention(name: string, policy: RetentionPolicy, options: { dryRun: boolean; cached: boolean; actor: string | null; maxDeletes: number }): Promise<RetentionOutcome & { emptied: boolean }> {
+    this.rememberName(name);
+    let outcome: RetentionOutcome = { untagged: [], deleted: [], truncated: false };
+    let emptied = false;
+    try {
+      this.ctx.storage.transactionSync(() => {
+        outcome = applyPolicy(this.sql, policy, { ...options, now: Date.now(), referrers: loadConfig(this.env).referrersOnSubjectDelete });
+        emptied = outcome.deleted.length > 0 && this.count("manifests") === 0;
+        if (options.dryRun) throw new DryRunRollback();
+      });
+    } catch (error) {
+      if (!(error instanceof DryRunRollback)) throw error;
+    }
+    if (!options.dryRun) await this.scheduleBlobRelease();
+    return { ...outcome, emptied };
+  }
+
+  /** Local storage figures; usage.ts adds what only the blob index knows (sharing). */
+  async usageTotals(): Promise<{ manifests: number; manifestBytes: number; blobs: number; blobBytes: number; unreferencedBytes: number }> {
+    const m = this.sql.exec<{ n: number; bytes: number | null }>("SELECT count(*) AS n, sum(size) AS bytes FROM manifests").one();
+    const b = this.sql
+      .exec<{ n: number; bytes: number | null; unreferenced: number | null }>("SELECT count(*) AS n, sum(size) AS bytes, sum(CASE WHEN refcount <= 0 THEN size ELSE 0 END) AS unreferenced FROM blobs")
+      .one();
+    return { manifests: m.n, manifestBytes: m.bytes ?? 0, blobs: b.n, blobBytes: b.bytes ?? 0, unreferencedBytes: b.unreferenced ?? 0 };
+  }
+
+  async cachedUsage(): Promise<RepositoryUsage | null> {
+    const row = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'usage'").toArray()[0];
+    return row ? (JSON.parse(row.value) as RepositoryUsage) : null;
+  }
+
+  async storeUsage(usage: RepositoryUsage): Promise<void> {
+    this.sql.exec("INSERT INTO meta (key, value) VALUES ('usage', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", JSON.stringify(usage));
+  }
+
+  private rememberName(name: string): void {
+    this.sql.exec("INSERT INTO meta (key, value) VALUES ('name', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", name);
+  }
+
+  /** The name this object was created for (idFromName); the blob index keys links by it. */
+  private repositoryName(): string {
+    const name = this.ctx.id.name ?? this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'name'").toArray()[0]?.value;
+    if (!name) throw new Error("repository name unknown: run fsck once to record it");
+    return name;
+  }
+
+  private graceMs(): number {
+    return loadConfig(this.env).blobGraceSeconds * 1000;
+  }
+
+  private async scheduleBlobRelease(): Promise<void> {
+    const due = nextReleaseDue(this.sql, this.graceMs());
+    if (due !== null) await armAlarm(this.ctx.storage, due);
   }
 
   // ── helpers ────────────────────────────────────────────────────────────
@@ -312,6 +421,9 @@ export class RepositoryDO extends DurableObject<Env> {
     if (current === null || current > due) await this.ctx.storage.setAlarm(Math.max(due, Date.now() + 1000));
   }
 }
+
+/** Thrown inside a dry run's transaction to roll it back. */
+class DryRunRollback extends Error {}
 
 export function repositoryStub(env: Env, name: string): DurableObjectStub<RepositoryDO> {
   return env.REPOSITORY.get(env.REPOSITORY.idFromName(name));
