@@ -7,6 +7,9 @@ import { listUpstreams } from "../api/upstreams";
 import { inspect } from "../api/inspect";
 import { listRepositories, listRepositoryTags } from "../api/repositories";
 import { resolve } from "../api/resolve";
+import { fsck, retention } from "../api/admin";
+import { repositoryHistory } from "../api/history";
+import { repositoryUsageHandler } from "../api/usage";
 import { OciError } from "./errors";
 import { deleteBlob, getBlob } from "./v2/blobs";
 import { catalog, listTags, referrers } from "./v2/listings";
@@ -70,6 +73,10 @@ router
   .get("/api/v1/inspect", inspect)
   .get("/api/v1/repositories", listRepositories)
   .get("/api/v1/repositories/:name+/tags", listRepositoryTags)
+  .get("/api/v1/repositories/:name+/history", repositoryHistory)
+  .get("/api/v1/repositories/:name+/usage", repositoryUsageHandler)
+  .post("/api/v1/admin/fsck", fsck)
+  .post("/api/v1/admin/retention", retention)
   .all("/api/*", notFound)
   .all("*", (request: Request, env: Env) => env.ASSETS.fetch(request));
 
