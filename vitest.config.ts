@@ -2,7 +2,14 @@ import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
-  plugins: [cloudflareTest({ main: "./src/index.ts", wrangler: { configPath: "./wrangler.toml" } })],
+  plugins: [
+    cloudflareTest({
+      main: "./src/index.ts",
+      wrangler: { configPath: "./wrangler.toml" },
+      // A short grace window so lifecycle tests can watch releases and deletions happen (test/lifecycle).
+      miniflare: { bindings: { BLOB_GRACE_SECONDS: "3" } },
+    }),
+  ],
   test: {
     include: ["src/**/*.test.ts", "test/**/*.test.ts"],
     // Real upstream registries (docker-registry, token server, fault proxies) for the upstream client tests.
