@@ -228,17 +228,16 @@ async function repositoryExists(source: ImageSource): Promise<boolean> {
 
 function platformEntry(platform: Platform, descriptor: Pick<Descriptor, "digest" | "mediaType" | "size">): PlatformEntry {
   const normalized = normalizePlatform(platform);
-  const entry: PlatformEntry = {
+  return {
     platform: formatPlatform(normalized),
     os: normalized.os,
     architecture: normalized.architecture,
+    ...(normalized.variant ? { variant: normalized.variant } : {}),
+    ...(platform["os.version"] ? { "os.version": platform["os.version"] } : {}),
     digest: descriptor.digest,
     mediaType: descriptor.mediaType,
     size: descriptor.size,
   };
-  if (normalized.variant) entry.variant = normalized.variant;
-  if (platform["os.version"]) entry["os.version"] = platform["os.version"];
-  return entry;
 }
 
 function chosenSummary(source: ImageSource, manifest: LoadedManifest, platform: Platform | undefined, via: string[]): ChosenManifest {
