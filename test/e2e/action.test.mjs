@@ -174,3 +174,11 @@ test("a URL that is not Berth is reported clearly", { skip }, async () => {
   assert.equal(r.code, 1);
   assert.match(r.stderr, /app: (HTTP 404|.*is this Berth's URL\?)/);
 });
+
+const peers = process.env.BERTH_UPSTREAM_PEERS ? JSON.parse(process.env.BERTH_UPSTREAM_PEERS) : null;
+test("Docker Hub names are pinned as docker.io/library/… (through the cache on the runner's upstream peers)", { skip: skip || (!peers && "no upstream peers (BERTH_UPSTREAM_PEERS unset)") }, async () => {
+  const r = await runAction({ registry: BERTH_URL, images: "alpine:3" });
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.equal(r.outputs.pinned, `docker.io/library/alpine@${peers.images.single.digest}`);
+  assert.equal(r.outputs.digest, peers.images.single.digest);
+});

@@ -6,10 +6,9 @@
 // - `docker manifest inspect --insecure [-v]` (when the docker CLI is installed).
 // Images: a single-arch image built by umoci, one from the harness's own layout writer, and a
 // linux/amd64 + linux/arm64 + linux/arm/v7 index over three umoci-built images.
-// Last, a second wrangler dev with a docker-registry upstream checks resolve through the
-// pull-through cache (only with --target=wrangler).
+// Last, resolve through the pull-through cache, against the upstream peers the runner starts.
 
-import { test, before, after, describe as group } from "node:test";
+import { test, before, describe as group } from "node:test";
 import assert from "node:assert/strict";
 import { copyFile, readdir, mkdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -17,7 +16,6 @@ import {
   requireTarget, makeTempDir, buildTestImages, buildUmociImage, OciLayout, readLayout, skopeo, dockerRef, uniqueRepo,
   run, which, sha256, berthFetch, describe, BERTH_URL, BERTH_HOST,
 } from "./harness.mjs";
-import { startWrangler, startDistribution } from "../../scripts/e2e.mjs";
 
 const target = process.env.BERTH_E2E_TARGET ?? "wrangler";
 const notBerth = target === "distribution" && "the JSON API is Berth's own (target is docker-registry)";
@@ -236,36 +234,69 @@ test("repositories and tags list the pushed images with platforms and sizes", { 
   assert.deepEqual(filtered.tags.map((t) => t.tag), ["multi"]);
 });
 
-group("through the pull-through cache", { skip: target !== "wrangler" && `needs its own wrangler dev (target is ${target})` }, () => {
-  const UPSTREAM = "upstream.test";
-  let upstream;
-  let berth;
+// The runner (target wrangler) configures upstreams on its peers: docker.io and open.test both
+// point at an open docker-registry seeded with library/alpine:3, seed/multi:v1 (linux/amd64 +
+// linux/arm64/v8) and seed/docker:v1 (Docker schema 2).
+const peers = process.env.BERTH_UPSTREAM_PEERS ? JSON.parse(process.env.BERTH_UPSTREAM_PEERS) : null;
+const noPeers = !peers && "no upstream peers (BERTH_UPSTREAM_PEERS unset: another target or BERTH_E2E_UPSTREAMS=0): resolve through the cache did NOT run";
+if (noPeers && !notBerth) console.error(`\n*** SKIPPING pull-through resolve tests: ${noPeers} ***\n`);
 
-  before(async () => {
-    upstream = await startDistribution({ workDir: makeTempDir("berth-upstream-"), tls: false });
-    const config = [{ name: UPSTREAM, url: upstream.url, allowPrivateAddresses: true, tagTtlSeconds: 60 }];
-    berth = await startWrangler({ workDir: makeTempDir("berth-cache-"), extraArgs: ["--var", `UPSTREAMS:${JSON.stringify(config)}`, "--var", `DEFAULT_UPSTREAM:${UPSTREAM}`] });
-    await skopeo(["copy", "--all", "--preserve-digests", "--dest-tls-verify=false", `oci:${umoci.dir}:multi`, `docker://${upstream.host}/team/multi:v1`]);
-  });
+group("through the pull-through cache", { skip: notBerth || noPeers }, () => {
+  const viaBerth = (path) => `docker://${BERTH_HOST}/${path}`;
 
-  after(async () => {
-    await berth?.stop();
-    await upstream?.stop();
-  });
-
-  test("resolves an upstream reference through a cached repository, pinned to the upstream host", async () => {
-    for (const p of PLATFORMS) {
-      const res = await fetch(new URL(`/api/v1/resolve?${new URLSearchParams({ ref: `${UPSTREAM}/team/multi:v1`, platform: p.spec })}`, berth.url));
-      assert.equal(res.status, 200, await describe(res.clone()));
-      const answer = await res.json();
-      assert.equal(answer.repository.kind, "cached");
-      assert.equal(answer.repository.name, `${UPSTREAM}/team/multi`);
-      assert.equal(answer.digest, umoci.index.digest);
-      assert.equal(answer.manifest.digest, umoci.platforms[p.key].digest);
-      assert.equal(answer.pinned, `${UPSTREAM}/team/multi@${umoci.index.digest}`);
+  test("alpine:3 is read as docker.io/library/alpine:3 and resolved through the cache", async () => {
+    const single = peers.images.single;
+    const answer = await resolve("alpine:3");
+    assert.equal(answer.normalized, "docker.io/library/alpine:3");
+    assert.deepEqual(answer.normalizations, [
+      "no host given and no repository hosted here by that name; added default host docker.io",
+      "added library/ prefix",
+    ]);
+    assert.deepEqual(answer.repository, { name: "docker.io/library/alpine", kind: "cached", route: "Docker Hub (default host): cached repository docker.io/library/alpine" });
+    assert.equal(answer.digest, single.digest);
+    assert.equal(answer.pinned, `docker.io/library/alpine@${single.digest}`);
+    assert.deepEqual(answer.manifest.layers.map((l) => l.digest), single.layers.map((l) => l.digest));
+    // skopeo, pulling the same name through Berth, sees the same bytes.
+    const raw = await skopeo(["inspect", "--raw", "--tls-verify=false", viaBerth("docker.io/library/alpine:3")]);
+    assert.equal(sha256(Buffer.from(raw.stdout, "utf8")), answer.digest);
+    for (const form of ["library/alpine:3", "docker.io/library/alpine:3", "index.docker.io/library/alpine:3", `alpine@${single.digest}`]) {
+      assert.equal((await resolve(form)).digest, single.digest, form);
     }
-    const missing = await fetch(new URL(`/api/v1/resolve?${new URLSearchParams({ ref: `${UPSTREAM}/team/multi:nope` })}`, berth.url));
-    assert.equal(missing.status, 404, await describe(missing.clone()));
-    assert.equal((await missing.json()).errors[0].code, "MANIFEST_UNKNOWN");
+  });
+
+  test("an upstream index resolves per platform like skopeo selects through Berth", async () => {
+    const multi = peers.images.multi;
+    for (const child of multi.manifests) {
+      const { architecture, os, variant } = child.platform;
+      const spec = [os, architecture, variant].filter(Boolean).join("/");
+      const answer = await resolve("open.test/seed/multi:v1", { platform: spec });
+      assert.equal(answer.repository.name, "open.test/seed/multi");
+      assert.equal(answer.repository.kind, "cached");
+      assert.equal(answer.digest, multi.digest);
+      assert.equal(answer.pinned, `open.test/seed/multi@${multi.digest}`);
+      assert.equal(answer.manifest.digest, child.digest, spec);
+      const out = makeTempDir("berth-pick-");
+      const flags = ["--override-os", os, "--override-arch", architecture, ...(variant ? ["--override-variant", variant] : [])];
+      await skopeo([...flags, "copy", "--preserve-digests", "--src-tls-verify=false", viaBerth("open.test/seed/multi:v1"), `oci:${out}:x`]);
+      assert.equal((await readLayout(out)).refs.get("x")?.digest, answer.manifest.digest, `${spec}: the manifest skopeo copies`);
+    }
+  });
+
+  test("Docker schema 2 images from upstream are inspected like docker does", async () => {
+    const res = await api(`/api/v1/inspect?${new URLSearchParams({ ref: "docker.io/seed/docker:v1" })}`);
+    assert.equal(res.status, 200, await describe(res.clone()));
+    const body = await res.json();
+    assert.equal(body.digest, peers.images.docker.digest);
+    assert.equal(body.manifest.Descriptor.mediaType, "application/vnd.docker.distribution.manifest.v2+json");
+    assert.ok(body.manifest.SchemaV2Manifest, "SchemaV2Manifest");
+    assert.equal(body.image.Architecture, peers.images.single.platform.architecture);
+  });
+
+  test("unknown upstream tags and repositories are 404s", async () => {
+    for (const [ref, code] of [["open.test/seed/multi:nope", "MANIFEST_UNKNOWN"], ["alpine:does-not-exist", "MANIFEST_UNKNOWN"]]) {
+      const res = await api(`/api/v1/resolve?${new URLSearchParams({ ref })}`);
+      assert.equal(res.status, 404, `${ref}: ${await describe(res.clone())}`);
+      assert.equal((await res.json()).errors[0].code, code, ref);
+    }
   });
 });
