@@ -1,7 +1,7 @@
 // GET /api/v1/repositories[?prefix=&n=&last=]
 // GET /api/v1/repositories/<name>/tags[?pattern=<glob>][&dangling=1][&n=&last=]
 //
-// Hosted repositories (from the catalog), and a repository's tags — or its
+// Repositories (from the catalog: hosted ones and the cache's), and a repository's tags — or its
 // dangling (untagged, unreferenced) manifests — with digest, media type,
 // platforms, size and time of the last change. Pages are bounded: reading a
 // tag's platforms and size costs a few Durable Object and R2 reads.
@@ -36,12 +36,21 @@ export async function listRepositories(request: Request, env: Env): Promise<Resp
   if (next !== null) headers["Link"] = withQuery(nextLink("/api/v1/repositories", n, next), { prefix });
   return jsonResponse(
     {
-      repositories: page.names.map((name) => ({ name, kind: "hosted", tags: `/api/v1/repositories/${name}/tags` })),
+      repositories: page.names.map((name) => ({ name, kind: kindOf(env, name), tags: `/api/v1/repositories/${name}/tags` })),
       next,
     },
     200,
     headers,
   );
+}
+
+/** hosted or cached, as openRepository decides (no I/O). */
+function kindOf(env: Env, name: string): string {
+  try {
+    return openRepository(env, name).kind;
+  } catch {
+    return "unknown";
+  }
 }
 
 export interface TagEntry extends ImageSummary {

@@ -292,6 +292,17 @@ group("through the pull-through cache", { skip: notBerth || noPeers }, () => {
     assert.equal(body.image.Architecture, peers.images.single.platform.architecture);
   });
 
+  test("cached repositories are listed as such, with their cached tags", async () => {
+    const repos = await (await api("/api/v1/repositories?prefix=open.test/seed/")).json();
+    assert.deepEqual(repos.repositories.filter((r) => r.name === "open.test/seed/multi").map((r) => r.kind), ["cached"]);
+    const tags = await (await api("/api/v1/repositories/open.test/seed/multi/tags")).json();
+    assert.equal(tags.kind, "cached");
+    const v1 = tags.tags.find((t) => t.tag === "v1");
+    assert.equal(v1.digest, peers.images.multi.digest);
+    assert.deepEqual(v1.platforms, peers.images.multi.manifests.map((m) => [m.platform.os, m.platform.architecture, m.platform.variant].filter(Boolean).join("/").replace("arm64/v8", "arm64")));
+    assert.equal(v1.size, null, "a cached index's size is not computed (children are not fetched for a listing)");
+  });
+
   test("unknown upstream tags and repositories are 404s", async () => {
     for (const [ref, code] of [["open.test/seed/multi:nope", "MANIFEST_UNKNOWN"], ["alpine:does-not-exist", "MANIFEST_UNKNOWN"]]) {
       const res = await api(`/api/v1/resolve?${new URLSearchParams({ ref })}`);
