@@ -381,14 +381,28 @@ async function main() {
   });
 
   if (code !== 0 && server) {
-    log(`tests failed (exit ${code}); last lines of ${server.logPath}:`);
-    console.error(tailFile(server.logPath, 60));
+    // keep the whole server log (the work dir is removed) and show its interesting lines
+    const saved = join(process.env.BERTH_E2E_TMP || tmpdir(), `berth-e2e-${target}-${Date.now()}.log`);
+    try {
+      copyFileSync(server.logPath, saved);
+    } catch {
+      // ignore
+    }
+    const text = readFileSyncSafe(server.logPath);
+    const notable = text
+      .split("\n")
+      .filter((l) => /error|exception|uncaught|restart|reload|\b5\d\d\b|exceeded|memory/i.test(l))
+      .slice(-40)
+      .join("\n");
+    log(`tests failed (exit ${code}); full server log saved to ${saved}`);
+    if (notable) console.error(`[e2e] notable server log lines:\n${notable}`);
+    console.error(`[e2e] last lines of the server log:\n${tailFile(server.logPath, 25)}`);
   }
   if (target === "wrangler" && server) {
     // wrangler dev watches src/: an edit during the run restarts the Worker, and requests in
     // flight then fail with 503 "Your worker restarted mid-request".
-    const reloads = (readFileSyncSafe(server.logPath).match(/Reloading local server|restarted mid-request/gi) ?? []).length;
-    if (reloads) log(`WARNING: wrangler reloaded the Worker during the run (${reloads}×, files under src/ changed?); failures may come from that`);
+    const reloads = (readFileSyncSafe(server.logPath).match(/Reloading local server|Build failed/gi) ?? []).length;
+    if (reloads) log(`WARNING: wrangler rebuilt/reloaded the Worker during the run (${reloads}×: files under src/ changed); failures may come from that`);
   }
   await cleanup();
   log(`done: exit ${code}`);
