@@ -401,7 +401,7 @@ async function main() {
   if (target === "wrangler" && server) {
     // wrangler dev watches src/: an edit during the run restarts the Worker, and requests in
     // flight then fail with 503 "Your worker restarted mid-request".
-    const reloads = (readFileSyncSafe(server.logPath).match(/Reloading local server|Build failed/gi) ?? []).length;
+    const reloads = (readFileSyncSafe(server.logPath).match(/Reloading local server|Detected changes|Build failed/gi) ?? []).length;
     if (reloads) log(`WARNING: wrangler rebuilt/reloaded the Worker during the run (${reloads}×: files under src/ changed); failures may come from that`);
   }
   await cleanup();
