@@ -245,21 +245,34 @@ async function checkObject(context: CheckContext, object: R2Object): Promise<voi
     }
     return;
   }
-  // Links with no local link behind them (and no release in progress) keep garbage alive forever.
+  // Links with no local link behind them keep garbage alive forever; late releases keep it too long.
+  // Asking the linking repositories also reaches those the catalog does not list (blobs, no manifest).
   const cutoff = now - graceMs - slack;
   for (let after = "", asked = 0; asked < MAX_LINKS_PER_OBJECT; ) {
     const links = await index.linkedRepositories(after, 100);
     await inBatches(links, async ({ repository, linkedAt }) => {
       if (linkedAt > cutoff) return;
-      if ((await repositoryStub(env, repository).linkState(digest)) !== "none") return;
-      context.add({ kind: "leaked-link", repository, digest, key: object.key, detail: "the blob index counts a link this repository does not have", repairable: true, repaired: repair });
-      if (repair) await index.release(repository);
+      const holder = repositoryStub(env, repository);
+      const health = await holder.linkHealth(digest, slack);
+      if (health.state === "none") {
+        context.add({ kind: "leaked-link", repository, digest, key: object.key, detail: "the blob index counts a link this repository does not have", repairable: true, repaired: repair });
+        if (repair) await index.release(repository);
+      } else if (health.overdue && !(await catalogued(env, repository))) {
+        // (Catalogued repositories report their late releases in the repository phase.)
+        const detail = health.state === "linked" ? "unreferenced link whose release is late or unscheduled" : "global release queued but not sent";
+        context.add({ kind: "release-overdue", repository, digest, key: object.key, detail, repairable: true, repaired: repair });
+        if (repair) await holder.resumeRelease(digest);
+      }
     });
     asked += links.length;
     const last = links.at(-1);
     if (links.length < 100 || !last) break;
     after = last.repository;
   }
+}
+
+async function catalogued(env: Env, name: string): Promise<boolean> {
+  return (await catalogStub(env).list(1, undefined, name)).names[0] === name;
 }
 
 /** `blobs/<algorithm>/<xx>/<hex>` → `<algorithm>:<hex>`. */
