@@ -209,7 +209,7 @@ async function loadTop(source: ImageSource, reader: ManifestReader): Promise<Loa
     const shown = normalizedReference(source);
     const detail = { reference: shown, repository: source.repository.name, kind: source.repository.kind, cause: error.message };
     if (error.code === "NAME_UNKNOWN" || (source.repository.kind === "hosted" && !(await repositoryExists(source)))) {
-      throw new OciError("NAME_UNKNOWN", `${shown}: repository ${source.repository.name} is unknown`, detail);
+      throw new OciError("NAME_UNKNOWN", `${shown}: repository ${source.repository.name} is unknown (${source.route})`, detail);
     }
     const missing = ref.digest ? `manifest ${ref.digest}` : `tag ${what}`;
     throw new OciError("MANIFEST_UNKNOWN", `${shown}: ${missing} is unknown in repository ${source.repository.name}`, detail);

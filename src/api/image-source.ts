@@ -99,7 +99,10 @@ export async function locateImage(request: Request, env: Env, input: string | nu
       ? docker.notes.map((note) => (note === `added default host ${docker.host}` ? `no host given and no repository hosted here by that name; added default host ${docker.host}` : note))
       : docker.notes,
     repository,
-    route: `${docker.hostIsDefault ? "Docker Hub (default host)" : docker.host}: ${repository.kind} repository ${repository.name}`,
+    route:
+      repository.kind === "hosted" && !docker.hostIsDefault
+        ? `no upstream is configured for ${docker.host}: looked for a hosted repository ${repository.name}`
+        : `${docker.hostIsDefault ? "Docker Hub (default host)" : docker.host}: ${repository.kind} repository ${repository.name}`,
     pinHost: docker.host,
     pinPath: docker.repository,
   };

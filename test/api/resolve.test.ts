@@ -298,7 +298,7 @@ describe("resolve: errors", () => {
     [q(`${HOST}/api/err@sha256:${"0".repeat(64)}`), 404, "MANIFEST_UNKNOWN", `manifest sha256:${"0".repeat(64)} is unknown`],
     [q(`${HOST}/api/never-pushed:v1`), 404, "NAME_UNKNOWN", "repository api/never-pushed is unknown"],
     [q("registry.example.com:5000/team/app:v1"), 404, "NAME_UNKNOWN", "registry.example.com:5000"],
-    [q("registry.example.com/team/app:v1"), 404, "NAME_UNKNOWN", "registry.example.com/team/app"],
+    [q("registry.example.com/team/app:v1"), 404, "NAME_UNKNOWN", "is unknown (no upstream is configured for registry.example.com"],
   ])("?%s → %i %s", async (query, status, code, words) => {
     await pushImage("api/err", "v1", ["x"]);
     const response = await resolve(query);
