@@ -24,9 +24,14 @@ import { MAX_SINGLE_PUT, storeFinished, storeWhole, type StoredBlob } from "./bl
 import { catalogStub } from "./catalog-do";
 import { StoredRepository, manifestWrite } from "./stored-repository";
 import { pacedTee } from "./paced-tee";
-import type { BlobContent, BlobInfo, ByteRange, ManifestContent, ManifestInfo, PutManifestResult, Repository, UploadStatus } from "./repository";
+import type { BlobContent, BlobInfo, ByteRange, ManifestContent, ManifestHead, ManifestInfo, PutManifestResult, Repository, UploadStatus } from "./repository";
 import { UploadWriter } from "./upload-writer";
 import { ResumableSha256 } from "../oci/sha256-resumable";
+
+/** Upstream failures that let a cached tag be served stale: unreachable, 5xx, timeouts, 429. */
+function isUnavailable(error: unknown): error is OciError {
+  return error instanceof OciError && (error.code === "UPSTREAM_UNAVAILABLE" || error.code === "TOOMANYREQUESTS");
+}
 
 /** How long a request waits for another request's fill of the same blob. */
 const FOLLOWER_PATIENCE_MS = 10 * 60 * 1000;
@@ -64,10 +69,7 @@ export class CachedRepository extends StoredRepository implements Repository {
     try {
       current = await this.client.headManifest(this.target.repository, reference);
     } catch (error) {
-      if (error instanceof OciError && (error.code === "UPSTREAM_UNAVAILABLE" || error.code === "TOOMANYREQUESTS")) {
-        const stale = await this.localManifest(cached.digest);
-        return this.hit({ ...stale, warning: `served from cache: upstream ${this.target.upstream.name} could not revalidate the tag (${error.message})` });
-      }
+      if (isUnavailable(error)) return this.stale(cached.digest, error);
       throw error;
     }
     if (current.digest === cached.digest) {
@@ -79,10 +81,17 @@ export class CachedRepository extends StoredRepository implements Repository {
       await this.storeManifest(moved.value.bytes, moved.value.mediaType, current.digest, reference);
       return this.hit(moved.value);
     }
-    return this.miss(await this.fetchManifest(current.digest, reference));
+    try {
+      return this.miss(await this.fetchManifest(current.digest, reference));
+    } catch (error) {
+      // The tag moved but the new manifest cannot be had now: on Docker Hub the HEAD is free
+      // and the GET is what hits the rate limit. The last validated manifest beats no pull.
+      if (isUnavailable(error)) return this.stale(cached.digest, error);
+      throw error;
+    }
   }
 
-  async headManifest(reference: string): Promise<ManifestInfo> {
+  async headManifest(reference: string): Promise<ManifestHead> {
     const { bytes: _bytes, ...info } = await this.getManifest(reference);
     return info;
   }
@@ -155,6 +164,12 @@ export class CachedRepository extends StoredRepository implements Repository {
   private miss(manifest: ManifestContent): ManifestContent {
     this.observer.cacheMiss(manifest.size);
     return manifest;
+  }
+
+  /** The cached manifest of a tag the upstream could not confirm, with a Warning for the client. */
+  private async stale(digest: string, error: OciError): Promise<ManifestContent> {
+    const manifest = await this.localManifest(digest);
+    return this.hit({ ...manifest, warning: `served from cache: upstream ${this.target.upstream.name} could not revalidate the tag (${error.message})` });
   }
 
   private async localManifest(digest: string): Promise<ManifestContent> {

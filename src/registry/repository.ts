@@ -30,10 +30,14 @@ export interface ManifestInfo {
   subject?: string;
 }
 
-export interface ManifestContent extends ManifestInfo {
-  bytes: Uint8Array;
-  /** Set by caches serving a tag they could not revalidate. */
+/** What a HEAD tells about a manifest. */
+export interface ManifestHead extends ManifestInfo {
+  /** Set by caches serving a tag they could not revalidate (sent as a Warning header). */
   warning?: string;
+}
+
+export interface ManifestContent extends ManifestHead {
+  bytes: Uint8Array;
 }
 
 export interface PutManifestResult extends ManifestInfo {}
@@ -72,7 +76,7 @@ export interface Repository {
   readonly kind: "hosted" | "cached";
 
   getManifest(reference: string): Promise<ManifestContent>;
-  headManifest(reference: string): Promise<ManifestInfo>;
+  headManifest(reference: string): Promise<ManifestHead>;
   putManifest(reference: string, bytes: Uint8Array, contentType: string | null, tags: string[]): Promise<PutManifestResult>;
   deleteManifest(reference: string): Promise<void>;
   listTags(limit: number | undefined, last: string | undefined): Promise<Page<string>>;

@@ -17,8 +17,16 @@ function manifestHeaders(info: ManifestInfo, warning?: string): Record<string, s
     "Docker-Content-Digest": info.digest,
     ETag: `"${info.digest}"`,
   };
-  if (warning) headers["Warning"] = `110 - "${warning}"`;
+  if (warning) headers["Warning"] = `110 - "${warnText(warning)}"`;
   return headers;
+}
+
+/**
+ * The warning as a quoted-string: the text carries the upstream's own words, which may hold
+ * quotes, line breaks or non-Latin-1 characters (an ellipsis) that a header value cannot.
+ */
+function warnText(text: string): string {
+  return text.replace(/…/g, "...").replace(/[\\"]/g, "\\$&").replace(/[^\x20-\x7e]+/g, " ");
 }
 
 /** GET and HEAD /v2/<name>/manifests/<reference> */
@@ -27,7 +35,7 @@ export async function getManifest(request: RoutedRequest, env: Env, ctx?: Execut
   const reference = checkReference(param(request, "reference"));
   if (request.method === "HEAD") {
     const info = await repository.headManifest(reference);
-    return bytesResponse(null, 200, manifestHeaders(info));
+    return bytesResponse(null, 200, manifestHeaders(info, info.warning));
   }
   const manifest = await repository.getManifest(reference);
   if (request.headers.get("If-None-Match") === `"${manifest.digest}"`) {
