@@ -184,12 +184,14 @@ export async function pushUpstream(registryUrl, repo, tag, dir, descriptor, { cr
 // Runtime faults of a front (see test/upstream/peers/front.mjs)
 
 /** Make the front at `frontUrl` answer requests under /v2/<repo>/ with `mode`. */
-export async function setFault(frontUrl, repo, mode, { match, times } = {}) {
+export async function setFault(frontUrl, repo, mode, { match, method, times, message } = {}) {
   const url = new URL("/__fault", frontUrl);
   url.searchParams.set("repo", repo);
   url.searchParams.set("mode", mode);
   if (match) url.searchParams.set("match", match);
+  if (method) url.searchParams.set("method", method);
   if (times) url.searchParams.set("times", String(times));
+  if (message) url.searchParams.set("message", message);
   const response = await fetch(url, { method: "POST" });
   if (response.status !== 200) throw new Error(`setFault ${repo} ${mode}: ${response.status} ${await response.text()}`);
 }

@@ -16,12 +16,12 @@
 //
 // Faults can also be switched on and off at runtime for a repository, without a path prefix, so
 // that "the same pull succeeds once the upstream recovers" can be tested:
-//   POST   /__fault?repo=<repo>&mode=<mode>[&match=blobs|manifests][&times=N]
+//   POST   /__fault?repo=<repo>&mode=<mode>[&match=blobs|manifests][&method=GET|HEAD][&times=N][&message=…]
 //   DELETE /__fault?repo=<repo>           (DELETE /__fault without repo clears every fault)
 //   GET    /__fault                       lists the faults
 // <repo> is the repository as the registry sees it (e.g. faults/a1b2); the fault applies to every
-// request under /v2/<repo>/ (blobs or manifests only with match=), for the next N of them with
-// times=N. <mode> is any path mode above (status-NNN, slow-headers, slow-body, truncated,
+// request under /v2/<repo>/ (blobs or manifests only with match=, one method only with method=),
+// for the next N of them with times=N; message= replaces the error message of status-NNN. <mode> is any path mode above (status-NNN, slow-headers, slow-body, truncated,
 // corrupt, no-digest, cdn, …) or `drop`: the connection is destroyed before any answer (a
 // registry that went away mid-request). Control requests are not logged.
 import { request as httpRequest, createServer } from "node:http";
@@ -97,24 +97,26 @@ function createFaults() {
       if (req.method !== "POST") return answer(405, { error: "GET, POST or DELETE" });
       const mode = url.searchParams.get("mode") ?? "";
       const match = url.searchParams.get("match") ?? "all";
+      const method = url.searchParams.get("method") ?? undefined;
       const times = url.searchParams.has("times") ? Number(url.searchParams.get("times")) : Infinity;
       if (!repo || !isMode(mode)) return answer(400, { error: `repo and a known mode are required (got repo=${repo} mode=${mode})` });
       if (!["all", "blobs", "manifests"].includes(match)) return answer(400, { error: `match must be all, blobs or manifests (got ${match})` });
       if (!(times > 0)) return answer(400, { error: `times must be positive (got ${url.searchParams.get("times")})` });
-      faults.set(repo, { mode, match, times });
+      faults.set(repo, { mode, match, method, times, message: url.searchParams.get("message") ?? undefined });
       return answer(200, Object.fromEntries(faults));
     },
-    /** The mode that applies to a /v2 request path, if any (counts down `times`). */
-    take(pathname) {
+    /** The fault that applies to a /v2 request, if any (counts down `times`). */
+    take(method, pathname) {
       for (const [repo, fault] of faults) {
         const prefix = `/v2/${repo}/`;
         if (!pathname.startsWith(prefix)) continue;
         const rest = pathname.slice(prefix.length);
         if (fault.match === "blobs" && !rest.startsWith("blobs/")) continue;
         if (fault.match === "manifests" && !rest.startsWith("manifests/")) continue;
+        if (fault.method && fault.method !== method) continue;
         fault.times -= 1;
         if (fault.times <= 0) faults.delete(repo);
-        return fault.mode;
+        return fault;
       }
       return undefined;
     },
@@ -150,7 +152,8 @@ export async function startFront({ name, target, cdnUrl, log }) {
       mode = match[1];
       path = `/v2/${match[2]}${url.search}`;
     }
-    mode ??= faults.take(url.pathname);
+    let message;
+    if (!mode) ({ mode, message } = faults.take(req.method, url.pathname) ?? {});
     if (mode === "drop") return req.socket.destroy();
     const same = /^\/__blob\/(.+)$/.exec(url.pathname);
     if (same) path = `/v2/${same[1]}`;
@@ -162,7 +165,7 @@ export async function startFront({ name, target, cdnUrl, log }) {
       if (status === 429) Object.assign(headers, { "Retry-After": "17", "ratelimit-remaining": "0;w=21600" });
       if (status === 503) headers["Retry-After"] = "5";
       res.writeHead(status, headers);
-      res.end(req.method === "HEAD" ? undefined : JSON.stringify({ errors: [{ code: "INJECTED", message: `injected ${status} by the test proxy` }] }));
+      res.end(req.method === "HEAD" ? undefined : JSON.stringify({ errors: [{ code: "INJECTED", message: message ?? `injected ${status} by the test proxy` }] }));
       return;
     }
     if (mode === "slow-headers") return hold(res);
