@@ -43,8 +43,10 @@ CREATE TABLE IF NOT EXISTS blob_unlinks (digest TEXT PRIMARY KEY, next_at INTEGE
 CREATE INDEX IF NOT EXISTS blob_unlinks_by_next ON blob_unlinks(next_at);
 `;
 
-/** Accesses refresh an unreferenced blob's window at most this often (a write per HEAD otherwise). */
-const TOUCH_RESOLUTION_MS = 60 * 1000;
+/** Accesses refresh an unreferenced blob's window at most once a minute (a quarter window if shorter). */
+export function touchResolutionMs(graceMs: number): number {
+  return Math.min(60 * 1000, graceMs / 4);
+}
 
 /** Starts (or restarts) the grace window of every blob among `digests` that is linked and unreferenced. */
 export function markUnreferenced(sql: SqlStorage, digests: Iterable<string>, now: number): void {
@@ -64,8 +66,8 @@ export function markReferenced(sql: SqlStorage, digest: string): void {
 }
 
 /** A client asked for an unreferenced blob (a push checking whether to upload it): keep it a while longer. */
-export function touchUnreferenced(sql: SqlStorage, digest: string, now: number): void {
-  sql.exec("UPDATE blob_release SET since = ? WHERE digest = ? AND since < ?", now, digest, now - TOUCH_RESOLUTION_MS);
+export function touchUnreferenced(sql: SqlStorage, digest: string, now: number, graceMs: number): void {
+  sql.exec("UPDATE blob_release SET since = ? WHERE digest = ? AND since < ?", now, digest, now - touchResolutionMs(graceMs));
 }
 
 /** A (re)linked blob owns its global link again: a queued global release must not run. */

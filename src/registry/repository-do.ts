@@ -167,7 +167,7 @@ export class RepositoryDO extends DurableObject<Env> {
     const row = this.sql
       .exec<{ digest: string; size: number; r2_key: string; refcount: number }>("SELECT digest, size, r2_key, refcount FROM blobs WHERE digest = ?", digest)
       .toArray()[0];
-    if (row && row.refcount <= 0) touchUnreferenced(this.sql, digest, Date.now());
+    if (row && row.refcount <= 0) touchUnreferenced(this.sql, digest, Date.now(), this.graceMs());
     return row ? { digest: row.digest, size: row.size, key: row.r2_key, refcount: row.refcount } : null;
   }
 
