@@ -175,6 +175,7 @@ export class UpstreamClient {
           () => this.tooLarge(what),
         )
       : new Uint8Array();
+    this.observer.onBytes(bytes.byteLength);
 
     const header = response.headers.get("docker-content-digest");
     const expected: ParsedDigest | undefined = looksLikeDigest(reference) ? parseDigest(reference) : header ? this.headerDigest(header, what) : undefined;

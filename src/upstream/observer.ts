@@ -10,7 +10,7 @@ export interface UpstreamObserver {
   onRateLimit(limit: number, remaining: number, windowSeconds?: number): void;
   /** A failure a client will see (upstream 404s are answers, not errors, and are not reported). */
   onError(message: string): void;
-  /** Body bytes received from the upstream, reported once per blob body when it ends. */
+  /** Body bytes received from the upstream: once per blob body when it ends, once per manifest read whole. */
   onBytes(bytes: number): void;
 }
 

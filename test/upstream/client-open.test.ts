@@ -34,6 +34,7 @@ describe("UpstreamClient on an open registry", () => {
     const parsed = JSON.parse(new TextDecoder().decode(byTag.bytes)) as { layers: Array<{ digest: string }> };
     expect(parsed.layers.map((l) => l.digest)).toEqual(single.layers.map((l) => l.digest));
     expect(observer.requests).toEqual(["get-manifest", "get-manifest"]);
+    expect(observer.bytes).toEqual([single.size, single.size]);
   });
 
   it("GETs a multi-arch index and its child manifests", async () => {
