@@ -7,7 +7,16 @@ export default defineConfig({
       main: "./src/index.ts",
       wrangler: { configPath: "./wrangler.toml" },
       // A short grace window so lifecycle tests can watch releases and deletions happen (test/lifecycle).
-      miniflare: { bindings: { BLOB_GRACE_SECONDS: "3" } },
+      // Retention policies for the repositories test/lifecycle/retention.test.ts uses (retain/…).
+      miniflare: {
+        bindings: {
+          BLOB_GRACE_SECONDS: "3",
+          RETENTION_POLICIES: JSON.stringify([
+            { repositories: "retain/keep/**", keepTags: [{ pattern: "build-*", keep: 2 }], deleteUntaggedAfter: "0s" },
+            { repositories: "retain/**", deleteUntaggedAfter: 0 },
+          ]),
+        },
+      },
     }),
   ],
   test: {

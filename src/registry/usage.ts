@@ -34,10 +34,8 @@ const CONCURRENCY = 16;
 export async function repositoryUsage(env: Env, name: string, options: { maxAgeMs?: number } = {}): Promise<RepositoryUsage> {
   const repository = repositoryStub(env, name);
   const maxAgeMs = options.maxAgeMs ?? USAGE_MAX_AGE_MS;
-  if (maxAgeMs > 0) {
-    const cached = await repository.cachedUsage();
-    if (cached && cached.name === name && Date.now() - Date.parse(cached.computedAt) <= maxAgeMs) return cached;
-  }
+  const cached = await repository.cachedUsage();
+  if (cached && cached.name === name && Date.now() - Date.parse(cached.computedAt) <= maxAgeMs) return cached;
   const totals = await repository.usageTotals();
   let sharedBytes = 0;
   let sharedBlobs = 0;
@@ -65,6 +63,7 @@ export async function repositoryUsage(env: Env, name: string, options: { maxAgeM
     sharedBlobs,
     computedAt: new Date().toISOString(),
   };
-  if (usage.manifests > 0 || usage.blobs > 0) await repository.storeUsage(usage);
+  // (No state is created for a name that has none.)
+  if (cached || usage.manifests > 0 || usage.blobs > 0) await repository.storeUsage(usage);
   return usage;
 }
