@@ -1,11 +1,12 @@
 // The one place that decides which Repository implementation serves a name:
 // `<upstream>/<path>` (or ?ns=<upstream>) → a cached repository of that
 // upstream; anything else → a hosted repository, which in mirror mode falls
-// back to the default upstream for what it does not have.
+// back to the default upstream for what it does not have (unless ns names a
+// registry that is not configured here).
 
 import { ConfigError, loadConfig } from "../config";
 import { assertName } from "../oci/names";
-import { mirrorTarget, parseUpstreams, resolveUpstreamName, type UpstreamsConfig } from "../upstream/config";
+import { findUpstream, mirrorTarget, parseUpstreams, resolveUpstreamName, type UpstreamsConfig } from "../upstream/config";
 import type { WaitUntil } from "../upstream/recording-observer";
 import { CachedRepository } from "./cached-repository";
 import { HostedRepository } from "./hosted-repository";
@@ -42,6 +43,10 @@ export function openRepository(env: Env, name: string, options: OpenOptions = {}
   if (target) return new CachedRepository(env, `${target.upstream.name}/${target.repository}`, target, waitUntil);
   const hosted = new HostedRepository(env, name);
   if (!loadConfig(env).mirrorMode) return hosted;
+  // containerd names the registry it meant in ns: a host with no upstream here is not Docker
+  // Hub, so its names must not be read from the default upstream (quay.io/org/app would
+  // silently become docker.io/org/app, whoever owns that name there).
+  if (options.ns && !findUpstream(upstreams, options.ns)) return hosted;
   const mirror = mirrorTarget(upstreams, name);
   return mirroredRepository(hosted, () => new CachedRepository(env, `${mirror.upstream.name}/${mirror.repository}`, mirror, waitUntil));
 }
