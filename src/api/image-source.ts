@@ -100,7 +100,7 @@ export async function locateImage(request: Request, env: Env, input: string | nu
       : docker.notes,
     repository,
     route:
-      repository.kind === "hosted" && !docker.hostIsDefault
+      repository.kind === "hosted"
         ? `no upstream is configured for ${docker.host}: looked for a hosted repository ${repository.name}`
         : `${docker.hostIsDefault ? "Docker Hub (default host)" : docker.host}: ${repository.kind} repository ${repository.name}`,
     pinHost: docker.host,

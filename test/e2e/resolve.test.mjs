@@ -11,6 +11,7 @@
 import { test, before, describe as group } from "node:test";
 import assert from "node:assert/strict";
 import { copyFile, readdir, mkdir } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import {
   requireTarget, makeTempDir, buildTestImages, buildUmociImage, OciLayout, readLayout, skopeo, dockerRef, uniqueRepo,
@@ -235,76 +236,85 @@ test("repositories and tags list the pushed images with platforms and sizes", { 
 });
 
 // The runner (target wrangler) configures upstreams on its peers: docker.io and open.test both
-// point at an open docker-registry seeded with library/alpine:3, seed/multi:v1 (linux/amd64 +
-// linux/arm64/v8) and seed/docker:v1 (Docker schema 2).
+// point at an open docker-registry. Images are pushed there under names of this run only, so no
+// other test finds them already cached (e.g. library/alpine must stay cold for cache-pull).
 const peers = process.env.BERTH_UPSTREAM_PEERS ? JSON.parse(process.env.BERTH_UPSTREAM_PEERS) : null;
 const noPeers = !peers && "no upstream peers (BERTH_UPSTREAM_PEERS unset: another target or BERTH_E2E_UPSTREAMS=0): resolve through the cache did NOT run";
 if (noPeers && !notBerth) console.error(`\n*** SKIPPING pull-through resolve tests: ${noPeers} ***\n`);
 
 group("through the pull-through cache", { skip: notBerth || noPeers }, () => {
   const viaBerth = (path) => `docker://${BERTH_HOST}/${path}`;
+  const official = `berthresolve${randomBytes(4).toString("hex")}`; // a one-segment Docker Hub name
+  const upstreamRepo = uniqueRepo("resolve-upstream");
 
-  test("alpine:3 is read as docker.io/library/alpine:3 and resolved through the cache", async () => {
-    const single = peers.images.single;
-    const answer = await resolve("alpine:3");
-    assert.equal(answer.normalized, "docker.io/library/alpine:3");
+  before(async () => {
+    const direct = new URL(peers.direct.open).host;
+    const push = (args, layoutRef, dir, dest) =>
+      skopeo(["copy", ...args, "--dest-tls-verify=false", `oci:${dir}:${layoutRef}`, `docker://${direct}/${dest}`]);
+    await push(["--preserve-digests"], "single", umoci.dir, `library/${official}:1`);
+    await push(["--all", "--preserve-digests"], "multi", umoci.dir, `${upstreamRepo}:v1`);
+    await push(["--format", "v2s2"], "app", images.dir, `${upstreamRepo}:docker`);
+  });
+
+  test("a one-segment name is read as docker.io/library/<name> and resolved through the cache", async () => {
+    const want = umoci.single.digest;
+    const answer = await resolve(`${official}:1`);
+    assert.equal(answer.normalized, `docker.io/library/${official}:1`);
     assert.deepEqual(answer.normalizations, [
       "no host given and no repository hosted here by that name; added default host docker.io",
       "added library/ prefix",
     ]);
-    assert.deepEqual(answer.repository, { name: "docker.io/library/alpine", kind: "cached", route: "Docker Hub (default host): cached repository docker.io/library/alpine" });
-    assert.equal(answer.digest, single.digest);
-    assert.equal(answer.pinned, `docker.io/library/alpine@${single.digest}`);
-    assert.deepEqual(answer.manifest.layers.map((l) => l.digest), single.layers.map((l) => l.digest));
-    // skopeo, pulling the same name through Berth, sees the same bytes.
-    const raw = await skopeo(["inspect", "--raw", "--tls-verify=false", viaBerth("docker.io/library/alpine:3")]);
+    assert.deepEqual(answer.repository, { name: `docker.io/library/${official}`, kind: "cached", route: `Docker Hub (default host): cached repository docker.io/library/${official}` });
+    assert.equal(answer.digest, want);
+    assert.equal(answer.pinned, `docker.io/library/${official}@${want}`);
+    // skopeo, pulling the same name through Berth, sees the same bytes and layers.
+    const raw = await skopeo(["inspect", "--raw", "--tls-verify=false", viaBerth(`docker.io/library/${official}:1`)]);
     assert.equal(sha256(Buffer.from(raw.stdout, "utf8")), answer.digest);
-    for (const form of ["library/alpine:3", "docker.io/library/alpine:3", "index.docker.io/library/alpine:3", `alpine@${single.digest}`]) {
-      assert.equal((await resolve(form)).digest, single.digest, form);
+    assert.deepEqual(answer.manifest.layers.map((l) => l.digest), JSON.parse(raw.stdout).layers.map((l) => l.digest));
+    for (const form of [`library/${official}:1`, `docker.io/library/${official}:1`, `index.docker.io/${official}:1`, `${official}@${want}`]) {
+      assert.equal((await resolve(form)).digest, want, form);
     }
   });
 
   test("an upstream index resolves per platform like skopeo selects through Berth", async () => {
-    const multi = peers.images.multi;
-    for (const child of multi.manifests) {
-      const { architecture, os, variant } = child.platform;
-      const spec = [os, architecture, variant].filter(Boolean).join("/");
-      const answer = await resolve("open.test/seed/multi:v1", { platform: spec });
-      assert.equal(answer.repository.name, "open.test/seed/multi");
+    for (const p of PLATFORMS) {
+      const answer = await resolve(`open.test/${upstreamRepo}:v1`, { platform: p.spec });
+      assert.equal(answer.repository.name, `open.test/${upstreamRepo}`);
       assert.equal(answer.repository.kind, "cached");
-      assert.equal(answer.digest, multi.digest);
-      assert.equal(answer.pinned, `open.test/seed/multi@${multi.digest}`);
-      assert.equal(answer.manifest.digest, child.digest, spec);
+      assert.equal(answer.digest, umoci.index.digest);
+      assert.equal(answer.pinned, `open.test/${upstreamRepo}@${umoci.index.digest}`);
+      assert.equal(answer.manifest.digest, umoci.platforms[p.key].digest, p.spec);
       const out = makeTempDir("berth-pick-");
-      const flags = ["--override-os", os, "--override-arch", architecture, ...(variant ? ["--override-variant", variant] : [])];
-      await skopeo([...flags, "copy", "--preserve-digests", "--src-tls-verify=false", viaBerth("open.test/seed/multi:v1"), `oci:${out}:x`]);
-      assert.equal((await readLayout(out)).refs.get("x")?.digest, answer.manifest.digest, `${spec}: the manifest skopeo copies`);
+      await skopeo([...overrides(p), "copy", "--preserve-digests", "--src-tls-verify=false", viaBerth(`open.test/${upstreamRepo}:v1`), `oci:${out}:x`]);
+      assert.equal((await readLayout(out)).refs.get("x")?.digest, answer.manifest.digest, `${p.spec}: the manifest skopeo copies`);
     }
   });
 
   test("Docker schema 2 images from upstream are inspected like docker does", async () => {
-    const res = await api(`/api/v1/inspect?${new URLSearchParams({ ref: "docker.io/seed/docker:v1" })}`);
+    const res = await api(`/api/v1/inspect?${new URLSearchParams({ ref: `open.test/${upstreamRepo}:docker` })}`);
     assert.equal(res.status, 200, await describe(res.clone()));
     const body = await res.json();
-    assert.equal(body.digest, peers.images.docker.digest);
+    const raw = await skopeo(["inspect", "--raw", "--tls-verify=false", viaBerth(`open.test/${upstreamRepo}:docker`)]);
+    assert.equal(body.digest, sha256(Buffer.from(raw.stdout, "utf8")));
     assert.equal(body.manifest.Descriptor.mediaType, "application/vnd.docker.distribution.manifest.v2+json");
-    assert.ok(body.manifest.SchemaV2Manifest, "SchemaV2Manifest");
-    assert.equal(body.image.Architecture, peers.images.single.platform.architecture);
+    assert.deepEqual(body.manifest.SchemaV2Manifest, JSON.parse(raw.stdout));
+    assert.equal(body.image.Architecture, "amd64");
+    assert.deepEqual(body.image.Config.Labels, images.app.config.config.Labels);
   });
 
   test("cached repositories are listed as such, with their cached tags", async () => {
-    const repos = await (await api("/api/v1/repositories?prefix=open.test/seed/")).json();
-    assert.deepEqual(repos.repositories.filter((r) => r.name === "open.test/seed/multi").map((r) => r.kind), ["cached"]);
-    const tags = await (await api("/api/v1/repositories/open.test/seed/multi/tags")).json();
+    const repos = await (await api(`/api/v1/repositories?prefix=${encodeURIComponent(`open.test/${upstreamRepo}`)}`)).json();
+    assert.deepEqual(repos.repositories.map((r) => [r.name, r.kind]), [[`open.test/${upstreamRepo}`, "cached"]]);
+    const tags = await (await api(`/api/v1/repositories/open.test/${upstreamRepo}/tags`)).json();
     assert.equal(tags.kind, "cached");
     const v1 = tags.tags.find((t) => t.tag === "v1");
-    assert.equal(v1.digest, peers.images.multi.digest);
-    assert.deepEqual(v1.platforms, peers.images.multi.manifests.map((m) => [m.platform.os, m.platform.architecture, m.platform.variant].filter(Boolean).join("/").replace("arm64/v8", "arm64")));
+    assert.equal(v1.digest, umoci.index.digest);
+    assert.deepEqual(v1.platforms, PLATFORMS.map((p) => p.spec));
     assert.equal(v1.size, null, "a cached index's size is not computed (children are not fetched for a listing)");
   });
 
   test("unknown upstream tags and repositories are 404s", async () => {
-    for (const [ref, code] of [["open.test/seed/multi:nope", "MANIFEST_UNKNOWN"], ["alpine:does-not-exist", "MANIFEST_UNKNOWN"]]) {
+    for (const [ref, code] of [[`open.test/${upstreamRepo}:nope`, "MANIFEST_UNKNOWN"], [`${official}:does-not-exist`, "MANIFEST_UNKNOWN"]]) {
       const res = await api(`/api/v1/resolve?${new URLSearchParams({ ref })}`);
       assert.equal(res.status, 404, `${ref}: ${await describe(res.clone())}`);
       assert.equal((await res.json()).errors[0].code, code, ref);
