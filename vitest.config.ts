@@ -14,6 +14,7 @@ export default defineConfig({
           RETENTION_POLICIES: JSON.stringify([
             { repositories: "retain/keep/**", keepTags: [{ pattern: "build-*", keep: 2 }], deleteUntaggedAfter: "0s" },
             { repositories: "retain/**", deleteUntaggedAfter: 0 },
+            { repositories: "docker.io/retain/**", evictUnpulledAfter: "30d" },
           ]),
         },
       },

@@ -1,4 +1,5 @@
 import { handle } from "./http/router";
+import { scheduledMaintenance } from "./registry/scheduled";
 
 export { RepositoryDO } from "./registry/repository-do";
 export { BlobIndexDO } from "./registry/blob-index-do";
@@ -7,4 +8,5 @@ export { UpstreamStatsDO } from "./upstream/stats-do";
 
 export default {
   fetch: handle,
+  scheduled: (controller, env, ctx) => ctx.waitUntil(scheduledMaintenance(controller, env)),
 } satisfies ExportedHandler<Env>;

@@ -1,11 +1,15 @@
 // Retention policies (RETENTION_POLICIES in vitest.config.ts):
 //   retain/keep/**: keep the 2 most recent build-* tags, delete untagged manifests at once
 //   retain/**:      delete untagged manifests at once
+//   docker.io/retain/**: (cached) evict images not pulled for 30 days
 // and the multi-arch and referrer rules deletion must respect.
 
-import { env, runInDurableObject } from "cloudflare:test";
+import { createExecutionContext, createScheduledController, env, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { call, errorCode, pushImage, sha256, type PushedImage } from "../helpers";
+import worker from "../../src/index";
+import { blobIndexStub } from "../../src/registry/blob-index-do";
+import { catalogStub } from "../../src/registry/catalog-do";
 import { deleteManifestByDigest } from "../../src/registry/manifest-removal";
 import { repositoryStub } from "../../src/registry/repository-do";
 import { bucketKeys, contentKeyOf, fsck, passGraceWindows, pullCompletely, sleep } from "./helpers";
@@ -164,6 +168,56 @@ describe("retention", () => {
     await pullCompletely(name, "multi");
     await pullCompletely(name, "fresh");
     expect(fresh.digest).not.toBe(stale.digest);
+    expect((await fsck()).counts).toEqual({});
+  });
+
+  it("the cron trigger runs the same policies: a cached repository evicts what was not pulled for 30 days", async () => {
+    // Cached state as pull-through fills leave it (manifest stored, blobs linked), built without an upstream.
+    const name = "docker.io/retain/evict";
+    const repo = repositoryStub(env, name);
+    const cache = async (tag: string, layers: string[]): Promise<{ digest: string; blobs: string[] }> => {
+      const blobs: { digest: string; size: number }[] = [];
+      for (const text of [`{"cached":"${tag}"}`, ...layers]) {
+        const bytes = new TextEncoder().encode(text);
+        const digest = await sha256(bytes);
+        await env.BLOBS.put(contentKeyOf(digest), bytes);
+        await blobIndexStub(env, digest).register(digest, contentKeyOf(digest), bytes.length, name);
+        blobs.push({ digest, size: bytes.length });
+      }
+      const [config, ...rest] = blobs;
+      const bytes = new TextEncoder().encode(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: "application/vnd.oci.image.manifest.v1+json",
+          config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
+          layers: rest.map((l) => ({ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", ...l })),
+        }),
+      );
+      const digest = await sha256(bytes);
+      const write = { digest, mediaType: "application/vnd.oci.image.manifest.v1+json", bytes, blobs: blobs.map((b) => b.digest), manifests: [] };
+      await repo.putCachedManifest(write, tag);
+      for (const blob of blobs) await repo.linkBlob(blob.digest, blob.size, contentKeyOf(blob.digest));
+      return { digest, blobs: blobs.map((b) => b.digest) };
+    };
+    const stale = await cache("old", ["evicted cached layer", "shared cached layer"]);
+    const recent = await cache("new", ["kept cached layer", "shared cached layer"]);
+    await catalogStub(env).add(name);
+    const longAgo = Date.now() - 31 * 86400 * 1000;
+    await runInDurableObject(repo, (_i, state) => state.storage.sql.exec("UPDATE manifests SET created_at = ?, last_pulled_at = ? WHERE digest = ?", longAgo, longAgo, stale.digest));
+
+    const planned = forRepository(await retention(true), name);
+    expect(planned).toMatchObject({ kind: "cached", deleted: [{ digest: stale.digest, reason: "unpulled", tags: ["old"] }] });
+
+    const ctx = createExecutionContext();
+    await worker.scheduled(createScheduledController({ cron: "17 3 * * *", scheduledTime: Date.now() }), env, ctx);
+    await waitOnExecutionContext(ctx);
+    expect((await repo.resolve(stale.digest)).ok).toBe(false);
+    expect((await repo.resolve("new")).ok).toBe(true);
+
+    await passGraceWindows();
+    const keys = new Set(await bucketKeys("blobs/"));
+    expect(stale.blobs.map((d) => keys.has(contentKeyOf(d)))).toEqual([false, false, true]); // config, own layer, shared layer
+    expect(recent.blobs.every((d) => keys.has(contentKeyOf(d)))).toBe(true);
     expect((await fsck()).counts).toEqual({});
   });
 });
