@@ -33,6 +33,22 @@ function isUnavailable(error: unknown): error is OciError {
   return error instanceof OciError && (error.code === "UPSTREAM_UNAVAILABLE" || error.code === "TOOMANYREQUESTS");
 }
 
+/** The same bytes as a plain JS stream (errors and cancellation pass through). */
+function plainStream(source: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  const reader = source.getReader();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const { done, value } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      },
+      cancel: (reason) => reader.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  );
+}
+
 /** How long a request waits for another request's fill of the same blob. */
 const FOLLOWER_PATIENCE_MS = 10 * 60 * 1000;
 
@@ -248,8 +264,9 @@ export class CachedRepository extends StoredRepository implements Repository {
     };
 
     if (length === undefined || range) {
-      // The size (for the range, or for the headers) is known only once stored.
-      const stored = await store(source);
+      // The size (for the range, or for the headers) is known only once stored. The client's
+      // body is a FixedLengthStream, which workerd cannot pipe into storeWhole's own.
+      const stored = await store(length === undefined ? source : plainStream(source));
       const wanted = range?.(stored.size);
       this.observer.cacheMiss(wanted ? wanted.end - wanted.start + 1 : stored.size);
       return this.readStored(digest.digest, stored.key, stored.size, wanted);
