@@ -11,10 +11,10 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import {
-  BERTH_HOST, MANIFEST_ACCEPT, berthFetch, compareLayouts, containersEnv, describe, makeTempDir, readLayout, run, sha256, skopeo, which,
+  BERTH_HOST, MANIFEST_ACCEPT, berthFetch, compareLayouts, containersEnv, describe, makeTempDir, readBlob, readLayout, run, sha256, skopeo, which,
 } from "./harness.mjs";
 import {
-  UpstreamLog, buildImage, buildIndex, freshRepo, pushUpstream, readBody, short, upstreamPeers as peers, upstreamSkip as skip,
+  UpstreamLog, buildImage, buildIndex, clearFault, freshRepo, pushUpstream, readBody, setFault, short, upstreamPeers as peers, upstreamSkip as skip,
 } from "./upstream.mjs";
 
 const ACCEPT = { Accept: MANIFEST_ACCEPT };
@@ -165,6 +165,45 @@ test("20 concurrent cold GETs of one layer make ONE upstream GET and all get the
     assert.equal(r.length, String(layer.size));
   }
   assert.deepEqual(await log.summary(), [`open GET /v2/${repo}/blobs/${short(layer.digest)}`]);
+});
+
+test("a Range GET of a cold blob answers 206 with the right slice; resumed ranges come from the cache", { skip }, async () => {
+  const repo = freshRepo("range");
+  const img = await buildImage({ label: "range", bigBytes: 1024 * 1024 });
+  await pushUpstream(peers.direct.open, repo, "v1", img.dir, img.image.descriptor);
+  const layer = img.image.manifest.layers[1];
+  const whole = await readBlob(img.dir, layer.digest);
+  const path = `/v2/open.test/${repo}/blobs/${layer.digest}`;
+
+  const log = await UpstreamLog.mark();
+  for (const [start, end] of [[0, 99], [1000, 200_000], [layer.size - 10, layer.size - 1]]) {
+    const response = await berthFetch(path, { headers: { Range: `bytes=${start}-${end}` } });
+    assert.equal(response.status, 206, await describe(response.clone()));
+    assert.equal(response.headers.get("content-range"), `bytes ${start}-${end}/${layer.size}`);
+    assert.equal(response.headers.get("content-length"), String(end - start + 1));
+    assert.ok(Buffer.from(await response.arrayBuffer()).equals(whole.subarray(start, end + 1)), `bytes ${start}-${end}`);
+  }
+  assert.deepEqual(await log.summary(), [`open GET /v2/${repo}/blobs/${short(layer.digest)}`], "the first range filled the cache");
+});
+
+test("an upstream blob without Content-Length (chunked) is stored whole and served with its length", { skip }, async () => {
+  const repo = freshRepo("chunked");
+  const img = await buildImage({ label: "chunked", bigBytes: 1024 * 1024 });
+  await pushUpstream(peers.direct.open, repo, "v1", img.dir, img.image.descriptor);
+  await setFault(peers.open, repo, "no-length", { match: "blobs" });
+  try {
+    const log = await UpstreamLog.mark();
+    const { out, descriptor } = await pull(`open.test/${repo}:v1`);
+    assert.equal(descriptor.digest, img.image.digest);
+    assert.equal(await compareLayouts(img.dir, out, img.image.descriptor), 5);
+    assert.deepEqual(await sorted(log), coldPull("open", repo, "v1", [], img.blobs));
+    const layer = img.image.manifest.layers[1];
+    const response = await berthFetch(`/v2/open.test/${repo}/blobs/${layer.digest}`, { headers: { "Accept-Encoding": "gzip" } });
+    assert.equal(response.headers.get("content-length"), String(layer.size));
+    assert.equal(sha256(Buffer.from(await response.arrayBuffer())), layer.digest, "byte-exact, not re-encoded");
+  } finally {
+    await clearFault(peers.open, repo);
+  }
 });
 
 test("podman pull through the cache: layers unpack to their diff_ids; one GET per manifest and blob", { skip }, async () => {

@@ -184,7 +184,7 @@ export async function pushUpstream(registryUrl, repo, tag, dir, descriptor, { cr
 // Runtime faults of a front (see test/upstream/peers/front.mjs)
 
 /** Make the front at `frontUrl` answer requests under /v2/<repo>/ with `mode`. */
-export async function setFault(frontUrl, repo, mode, { match, method, times, message } = {}) {
+export async function setFault(frontUrl, repo, mode, { match, method, times, message, chunked } = {}) {
   const url = new URL("/__fault", frontUrl);
   url.searchParams.set("repo", repo);
   url.searchParams.set("mode", mode);
@@ -192,6 +192,7 @@ export async function setFault(frontUrl, repo, mode, { match, method, times, mes
   if (method) url.searchParams.set("method", method);
   if (times) url.searchParams.set("times", String(times));
   if (message) url.searchParams.set("message", message);
+  if (chunked) url.searchParams.set("chunked", "1");
   const response = await fetch(url, { method: "POST" });
   if (response.status !== 200) throw new Error(`setFault ${repo} ${mode}: ${response.status} ${await response.text()}`);
 }

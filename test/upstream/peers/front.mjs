@@ -6,6 +6,7 @@
 //   /v2/truncated/<repo>/...      full Content-Length, half the body, then a closed socket
 //   /v2/corrupt/<repo>/...        full length, first byte flipped
 //   /v2/no-digest/<repo>/...      passthrough without Docker-Content-Digest
+//   /v2/no-length/<repo>/...      passthrough without Content-Length (chunked), as some CDNs send
 //   /v2/cdn/<repo>/blobs/<d>      307 to the CDN server (another origin) once the registry said 200
 //   /v2/same-origin-redirect/...  307 (relative Location) to this server's /__blob/<repo>/blobs/<d>
 //   /v2/redirect-ftp/...          307 to ftp://
@@ -16,17 +17,18 @@
 //
 // Faults can also be switched on and off at runtime for a repository, without a path prefix, so
 // that "the same pull succeeds once the upstream recovers" can be tested:
-//   POST   /__fault?repo=<repo>&mode=<mode>[&match=blobs|manifests][&method=GET|HEAD][&times=N][&message=…]
+//   POST   /__fault?repo=<repo>&mode=<mode>[&match=blobs|manifests][&method=GET|HEAD][&times=N][&message=…][&chunked=1]
 //   DELETE /__fault?repo=<repo>           (DELETE /__fault without repo clears every fault)
 //   GET    /__fault                       lists the faults
 // <repo> is the repository as the registry sees it (e.g. faults/a1b2); the fault applies to every
 // request under /v2/<repo>/ (blobs or manifests only with match=, one method only with method=),
-// for the next N of them with times=N; message= replaces the error message of status-NNN. <mode> is any path mode above (status-NNN, slow-headers, slow-body, truncated,
+// for the next N of them with times=N; message= replaces the error message of status-NNN;
+// chunked=1 drops Content-Length from whatever the mode sends (e.g. chunked=1 with corrupt). <mode> is any path mode above (status-NNN, slow-headers, slow-body, truncated,
 // corrupt, no-digest, cdn, …) or `drop`: the connection is destroyed before any answer (a
 // registry that went away mid-request). Control requests are not logged.
 import { request as httpRequest, createServer } from "node:http";
 
-const MODES = new Set(["slow-headers", "slow-body", "truncated", "corrupt", "no-digest", "cdn", "same-origin-redirect", "redirect-ftp", "redirect-loop"]);
+const MODES = new Set(["slow-headers", "slow-body", "truncated", "corrupt", "no-digest", "no-length", "cdn", "same-origin-redirect", "redirect-ftp", "redirect-loop"]);
 /** Modes only the runtime control (POST /__fault) can select. */
 const RUNTIME_MODES = new Set(["drop"]);
 const isMode = (mode) => MODES.has(mode) || RUNTIME_MODES.has(mode) || /^status-\d{3}$/.test(mode);
@@ -102,7 +104,7 @@ function createFaults() {
       if (!repo || !isMode(mode)) return answer(400, { error: `repo and a known mode are required (got repo=${repo} mode=${mode})` });
       if (!["all", "blobs", "manifests"].includes(match)) return answer(400, { error: `match must be all, blobs or manifests (got ${match})` });
       if (!(times > 0)) return answer(400, { error: `times must be positive (got ${url.searchParams.get("times")})` });
-      faults.set(repo, { mode, match, method, times, message: url.searchParams.get("message") ?? undefined });
+      faults.set(repo, { mode, match, method, times, message: url.searchParams.get("message") ?? undefined, chunked: url.searchParams.get("chunked") === "1" });
       return answer(200, Object.fromEntries(faults));
     },
     /** The fault that applies to a /v2 request, if any (counts down `times`). */
@@ -153,7 +155,8 @@ export async function startFront({ name, target, cdnUrl, log }) {
       path = `/v2/${match[2]}${url.search}`;
     }
     let message;
-    if (!mode) ({ mode, message } = faults.take(req.method, url.pathname) ?? {});
+    let chunked = false;
+    if (!mode) ({ mode, message, chunked = false } = faults.take(req.method, url.pathname) ?? {});
     if (mode === "drop") return req.socket.destroy();
     const same = /^\/__blob\/(.+)$/.exec(url.pathname);
     if (same) path = `/v2/${same[1]}`;
@@ -187,6 +190,7 @@ export async function startFront({ name, target, cdnUrl, log }) {
       return;
     }
     if (mode === "no-digest") delete headers["docker-content-digest"];
+    if (mode === "no-length" || chunked) delete headers["content-length"];
     if (mode === "corrupt" && upstream.statusCode === 200 && req.method === "GET") {
       const body = await readBody(upstream);
       if (body.length) body[0] ^= 0xff;
