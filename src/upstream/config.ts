@@ -17,6 +17,17 @@ const hostName = z
   .transform((value) => value.trim().toLowerCase())
   .refine((value) => HOST.test(value), "must be a host name such as \"docker.io\" (lowercase letters, digits, dots, dashes, optional :port)");
 
+/** The upstream's prefix in /v2/<name>/…: a repository path component, so no port and no "..". */
+const NAME = /^[a-z0-9]+(?:(?:\.|-+)[a-z0-9]+)*$/;
+
+const upstreamName = z
+  .string()
+  .transform((value) => value.trim().toLowerCase())
+  .refine(
+    (value) => NAME.test(value),
+    "must be a host name without a port such as \"docker.io\": it is the first path segment of /v2/<name>/… (put a port in url, and host:port in aliases for containerd's ns)",
+  );
+
 const upstreamUrl = z.string().refine((value) => {
   try {
     const url = new URL(value);
@@ -28,7 +39,7 @@ const upstreamUrl = z.string().refine((value) => {
 
 export const UpstreamEntrySchema = z
   .object({
-    name: hostName,
+    name: upstreamName,
     url: upstreamUrl,
     aliases: z.array(hostName).default([]),
     usernameSecret: z.string().regex(SECRET_NAME, "must be the name of a secret").optional(),

@@ -25,15 +25,15 @@ describe("parseUpstreams", () => {
     const config = parseUpstreams({
       UPSTREAMS: JSON.stringify([
         { name: "docker.io", url: "https://registry-1.docker.io/", usernameSecret: "DOCKERHUB_USERNAME", passwordSecret: "DOCKERHUB_TOKEN", tagTtlSeconds: 60 },
-        { name: "Peer.Local:5000", url: "http://127.0.0.1:5000", allowPrivateAddresses: true, timeoutSeconds: 2.5 },
+        { name: "Peer.Local", url: "http://127.0.0.1:5000", aliases: ["peer.local:5000"], allowPrivateAddresses: true, timeoutSeconds: 2.5 },
       ]),
       DOCKERHUB_USERNAME: "alice",
       DOCKERHUB_TOKEN: "dckr_pat_x",
       DEFAULT_UPSTREAM: "peer.local:5000",
     });
     expect(config.upstreams[0]).toMatchObject({ url: "https://registry-1.docker.io", tagTtlSeconds: 60, credentials: { username: "alice", password: "dckr_pat_x" } });
-    expect(config.upstreams[1]).toMatchObject({ name: "peer.local:5000", allowPrivateAddresses: true, timeoutSeconds: 2.5, dockerHub: false });
-    expect(config.defaultUpstream.name).toBe("peer.local:5000");
+    expect(config.upstreams[1]).toMatchObject({ name: "peer.local", aliases: ["peer.local:5000"], allowPrivateAddresses: true, timeoutSeconds: 2.5, dockerHub: false });
+    expect(config.defaultUpstream.name).toBe("peer.local");
   });
 
   it("accepts an already-parsed array (a TOML array of tables in [vars])", () => {
@@ -63,6 +63,9 @@ describe("parseUpstreams", () => {
     ["url with query", { UPSTREAMS: '[{"name":"docker.io","url":"https://x/?a=1"}]' }, /UPSTREAMS\[0\]\.url: must be an http\(s\) URL/],
     ["url with credentials", { UPSTREAMS: '[{"name":"docker.io","url":"https://u:p@x"}]' }, /UPSTREAMS\[0\]\.url/],
     ["name with a slash", { UPSTREAMS: '[{"name":"docker.io/x","url":"https://x"}]' }, /UPSTREAMS\[0\]\.name: must be a host name/],
+    // /v2/localhost:5000/x is not a valid repository name: such an upstream could never be reached
+    ["name with a port", { UPSTREAMS: '[{"name":"localhost:5000","url":"http://localhost:5000"}]', DEFAULT_UPSTREAM: "localhost:5000" }, /UPSTREAMS\[0\]\.name: must be a host name without a port/],
+    ["name with two dots in a row", { UPSTREAMS: '[{"name":"a..io","url":"https://x"}]', DEFAULT_UPSTREAM: "a..io" }, /UPSTREAMS\[0\]\.name: must be a host name without a port/],
     ["bad alias", { UPSTREAMS: '[{"name":"docker.io","url":"https://x","aliases":["ok.io","no pe"]}]' }, /UPSTREAMS\[0\]\.aliases\[1\]: must be a host name/],
     ["negative ttl", { UPSTREAMS: '[{"name":"docker.io","url":"https://x","tagTtlSeconds":-1}]' }, /UPSTREAMS\[0\]\.tagTtlSeconds/],
     ["ttl as string", { UPSTREAMS: '[{"name":"docker.io","url":"https://x","tagTtlSeconds":"300"}]' }, /UPSTREAMS\[0\]\.tagTtlSeconds: Expected number/],
@@ -103,7 +106,7 @@ describe("resolveUpstreamName", () => {
   const config: UpstreamsConfig = parseUpstreams({
     UPSTREAMS: JSON.stringify([
       ...DEFAULT_UPSTREAMS,
-      { name: "localhost:5000", url: "http://127.0.0.1:5000", allowPrivateAddresses: true },
+      { name: "localhost", aliases: ["localhost:5000"], url: "http://127.0.0.1:5000", allowPrivateAddresses: true },
     ]),
   });
 
@@ -117,7 +120,8 @@ describe("resolveUpstreamName", () => {
     ["one-segment name elsewhere is not library/", "ghcr.io/app", undefined, ["ghcr.io", "app"]],
     ["deep path", "quay.io/org/team/app", undefined, ["quay.io", "org/team/app"]],
     ["registry.k8s.io", "registry.k8s.io/pause", undefined, ["registry.k8s.io", "pause"]],
-    ["host with port", "localhost:5000/x/y", undefined, ["localhost:5000", "x/y"]],
+    ["local upstream", "localhost/x/y", undefined, ["localhost", "x/y"]],
+    ["containerd ns with a port matches an alias", "x/y", "localhost:5000", ["localhost", "x/y"]],
     ["containerd ns selects Docker Hub", "library/nginx", "docker.io", ["docker.io", "library/nginx"]],
     ["containerd ns with one-segment name", "nginx", "docker.io", ["docker.io", "library/nginx"]],
     ["containerd ns selects ghcr", "org/app", "ghcr.io", ["ghcr.io", "org/app"]],
