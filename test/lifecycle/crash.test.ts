@@ -6,7 +6,7 @@
 
 import { abortAllDurableObjects, env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { call, pushBlob, pushImage } from "../helpers";
+import { call, pushBlob, pushImage, sha256 } from "../helpers";
 import { blobIndexStub } from "../../src/registry/blob-index-do";
 import { releaseDueLinks } from "../../src/registry/blob-release";
 import { repositoryStub } from "../../src/registry/repository-do";
@@ -55,7 +55,7 @@ describe("crash points", () => {
 
   it("between register() and linkBlob(): a global link nobody holds is reported as leaked and released by repair", async () => {
     const bytes = new TextEncoder().encode("registered but never linked");
-    const digest = `sha256:${[...new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+    const digest = await sha256(bytes);
     const index = blobIndexStub(env, digest);
     const pin = await index.pin(digest);
     await env.BLOBS.put(contentKeyOf(digest), bytes);
@@ -78,7 +78,7 @@ describe("crash points", () => {
 
   it("between the R2 put and register(): a copy nobody tracks is adopted as a stray and deleted once the writer's pin is gone", async () => {
     const bytes = new TextEncoder().encode("stored but never registered");
-    const digest = `sha256:${[...new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+    const digest = await sha256(bytes);
     const index = blobIndexStub(env, digest);
     await index.pin(digest);
     await env.BLOBS.put(contentKeyOf(digest), bytes);
