@@ -80,6 +80,12 @@ router
   .all("/api/*", notFound)
   .all("*", (request: Request, env: Env) => env.ASSETS.fetch(request));
 
-export function handle(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+export async function handle(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+  // The JSON API answers HEAD like GET, without the body (curl -I, uptime checks).
+  if (request.method === "HEAD" && new URL(request.url).pathname.startsWith("/api/")) {
+    const response: Response = await router.fetch(new Request(request, { method: "GET" }), env, ctx);
+    await response.body?.cancel();
+    return new Response(null, response);
+  }
   return router.fetch(request, env, ctx);
 }

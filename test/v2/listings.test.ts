@@ -135,3 +135,14 @@ describe("ping and unknown routes", () => {
     expect(await errorCode(res)).toBe("NAME_UNKNOWN");
   });
 });
+
+describe("JSON API HEAD", () => {
+  it("answers HEAD like GET without a body", async () => {
+    const get = await call("GET", "/api/v1/repositories");
+    const head = await call("HEAD", "/api/v1/repositories");
+    expect(head.status).toBe(get.status);
+    expect(head.headers.get("Content-Type")).toBe(get.headers.get("Content-Type"));
+    expect(await head.text()).toBe("");
+    expect((await call("HEAD", "/api/v1/nope")).status).toBe(404);
+  });
+});
