@@ -262,7 +262,7 @@ function clientHashCeiling() {
 
 function version(cmd, a) {
   try {
-    return execFileSync(cmd, a, { encoding: "utf8", cwd: ROOT }).trim().split("\n")[0];
+    return execFileSync(cmd, a, { encoding: "utf8", cwd: ROOT, stdio: ["ignore", "pipe", "ignore"] }).trim().split("\n")[0];
   } catch {
     return "?";
   }
