@@ -323,7 +323,7 @@ async function main() {
       `- date: ${new Date().toISOString()}`,
       `- commit: ${commit}`,
       `- machine: ${cpus()[0]?.model ?? "?"} × ${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM`,
-      `- node ${process.version}, ${version(join(ROOT, "node_modules", ".bin", "wrangler"), ["--version"])}`,
+      `- node ${process.version}, wrangler ${version(join(ROOT, "node_modules", ".bin", "wrangler"), ["--version"])}`,
       `- blob: ${SIZE / MiB} MiB of pseudo-random bytes, chunked upload in ${CHUNK / MiB} MiB PATCHes`,
       `- MB = 10^6 bytes; RSS sampled from /proc/<pid>/status every 50 ms (workerd processes under wrangler)`,
       `- client sha256 ceiling: ${fmt(ceiling, 0)} MB/s (the download is hashed while it streams)`,
@@ -333,6 +333,7 @@ async function main() {
       hwm,
       "",
     ].join("\n");
+    // (notes added by hand below this line are lost on the next --write)
     writeFileSync(join(ROOT, "bench", "RESULTS.md"), md);
     console.error("[bench] wrote bench/RESULTS.md");
   }
