@@ -18,7 +18,7 @@
 // BERTH_UPSTREAM_PEERS (JSON, the shape of test/upstream/peers.ts) and BERTH_UPSTREAM_LOG_URL.
 //
 // Exit code = the test run's exit code (or 1 if the server could not be started).
-// Env: BERTH_E2E_START_TIMEOUT_MS (default 120000), BERTH_E2E_VERBOSE=1 (server log to stderr),
+// Env: BERTH_E2E_START_TIMEOUT_MS (default 120000), BERTH_E2E_TIMEOUT_MS (whole test run, default 45 min), BERTH_E2E_VERBOSE=1 (server log to stderr),
 //      BERTH_E2E_KEEP=1 (keep temp dirs), BERTH_LARGE_BLOB_MIB (large blob test size),
 //      BERTH_E2E_UPSTREAMS=0 (do not start the upstream peers; the cache tests skip).
 
@@ -373,8 +373,19 @@ async function main() {
         },
       },
     );
-    child.on("exit", (c, sig) => res(c ?? (sig ? 1 : 1)));
+    // a hung test must not hang CI: stop the whole run after BERTH_E2E_TIMEOUT_MS
+    const limit = Number(process.env.BERTH_E2E_TIMEOUT_MS || 45 * 60 * 1000);
+    const watchdog = setTimeout(() => {
+      log(`ERROR: the tests did not finish within ${limit} ms; stopping them`);
+      child.kill("SIGTERM");
+      setTimeout(() => child.kill("SIGKILL"), 10_000).unref();
+    }, limit);
+    child.on("exit", (c, sig) => {
+      clearTimeout(watchdog);
+      res(c ?? 1);
+    });
     child.on("error", (e) => {
+      clearTimeout(watchdog);
       log(`cannot start node --test: ${e.message}`);
       res(1);
     });
