@@ -122,6 +122,12 @@ export function makeTempDir(prefix = "berth-e2e-", { short = false } = {}) {
   if (!cleanupInstalled) {
     cleanupInstalled = true;
     process.on("exit", cleanupTempDirs);
+    for (const sig of ["SIGTERM", "SIGINT"]) {
+      process.once(sig, () => {
+        cleanupTempDirs();
+        process.exit(128 + (sig === "SIGTERM" ? 15 : 2));
+      });
+    }
   }
   return dir;
 }
