@@ -15,6 +15,8 @@ export type FinishedUpload =
 export class UploadWriter {
   private readonly hash: ResumableSha256;
   private buffer = new Uint8Array(PART_SIZE);
+  /** The buffer of the part being uploaded, reused for the part after next. */
+  private spare: Uint8Array<ArrayBuffer> | undefined;
   private filled = 0;
   private inFlight: Promise<void> | undefined;
   private multipart: R2MultipartUpload | undefined;
@@ -117,8 +119,11 @@ export class UploadWriter {
     const multipart = this.multipart;
     const partNumber = this.parts.length + 1;
     const full = this.buffer;
-    // Upload this part while the next one fills: two buffers at most.
-    this.buffer = new Uint8Array(PART_SIZE);
+    // Upload this part while the next one fills. The two buffers take turns: allocating one
+    // per part leaves the isolate's external memory to the garbage collector's pace, and a
+    // 256 MiB PATCH then outgrew the isolate's memory limit.
+    this.buffer = this.spare ?? new Uint8Array(PART_SIZE);
+    this.spare = full;
     this.filled = 0;
     const slot = { partNumber, etag: "" };
     this.parts.push(slot);
