@@ -219,11 +219,14 @@ export class CachedRepository extends StoredRepository implements Repository {
       const claim = await index.claimFill(digest.digest);
       if (claim.state === "leader") return this.lead(digest, claim.token, range);
       if (claim.state === "stored") {
-        await index.linkExisting(digest.digest, this.name);
-        await this.state.linkBlob(digest.digest, claim.size, claim.key);
-        const wanted = range?.(claim.size);
-        this.observer.cacheHit(wanted ? wanted.end - wanted.start + 1 : claim.size);
-        return this.readStored(digest.digest, claim.key, claim.size, wanted);
+        // Link through the index: it answers null when the copy was deleted in between,
+        // and then the next claim fetches it again.
+        const location = await index.linkExisting(digest.digest, this.name);
+        if (!location) continue;
+        await this.state.linkBlob(digest.digest, location.size, location.key);
+        const wanted = range?.(location.size);
+        this.observer.cacheHit(wanted ? wanted.end - wanted.start + 1 : location.size);
+        return this.readStored(digest.digest, location.key, location.size, wanted);
       }
       if (Date.now() > deadline) {
         throw new OciError("UPSTREAM_UNAVAILABLE", `blob ${digest.digest} is still being fetched from ${this.target.upstream.name}; retry`, undefined, 503, { "Retry-After": "10" });
