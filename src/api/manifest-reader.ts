@@ -8,6 +8,7 @@ import { OciError } from "../http/errors";
 import { DescriptorSchema, parseManifest, type Descriptor, type ParsedManifest, type Platform } from "../oci/manifest";
 import { MediaType } from "../oci/media-types";
 import type { ManifestContent, Repository } from "../registry/repository";
+import { readAll } from "../streams/read-all";
 
 /** Config blobs are small JSON; anything larger is not read. */
 export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
@@ -176,25 +177,6 @@ function layersOf(bytes: Uint8Array): Descriptor[] {
   return parsed.success ? (parsed.data.layers ?? []) : [];
 }
 
-async function readCapped(body: ReadableStream<Uint8Array>, limit: number, digest: string): Promise<Uint8Array> {
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > limit) {
-      await reader.cancel();
-      throw new OciError("MANIFEST_INVALID", `config ${digest} is larger than ${limit} bytes`, { digest });
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
+function readCapped(body: ReadableStream<Uint8Array>, limit: number, digest: string): Promise<Uint8Array> {
+  return readAll(body, limit, () => new OciError("MANIFEST_INVALID", `config ${digest} is larger than ${limit} bytes`, { digest }));
 }

@@ -1,3 +1,4 @@
+import { readAll } from "../streams/read-all";
 import { OciError } from "./errors";
 
 /** The declared body length, or undefined for chunked transfer encoding. */
@@ -13,26 +14,7 @@ export async function readLimited(request: Request, limit: number): Promise<Uint
   const declared = contentLength(request);
   if (declared !== undefined && declared > limit) throw tooLarge(limit);
   if (!request.body) return new Uint8Array(0);
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  const reader = request.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > limit) {
-      await reader.cancel();
-      throw tooLarge(limit);
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
+  return readAll(request.body, limit, () => tooLarge(limit));
 }
 
 /** Query parameter `n` for paginated lists: absent → undefined; invalid → 400. */

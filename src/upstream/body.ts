@@ -114,29 +114,7 @@ export function withKnownLength(stream: ReadableStream<Uint8Array>, length: numb
   return fixed.readable;
 }
 
-/** Reads a whole (small) body, refusing more than `maxBytes`. */
-export async function readAll(body: ReadableStream<Uint8Array>, maxBytes: number, tooLarge: () => OciError): Promise<Uint8Array> {
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    length += value.byteLength;
-    if (length > maxBytes) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
-}
+export { readAll } from "../streams/read-all";
 
 /** Best-effort text of an error body: at most `maxBytes`, within `timeoutMs`, never throws. */
 export async function readErrorText(response: Response, maxBytes = 16_384, timeoutMs = 5_000): Promise<string> {
