@@ -7,22 +7,37 @@
 // same request and a whole pull succeed. Plus an upstream that refuses connections (down.test).
 // Upstream faults.test: the open front, tagTtlSeconds 0 (every tag pull revalidates),
 // timeoutSeconds 2 (for headers and between body chunks).
+//
+// This file starts its own wrangler dev (same upstreams): several tests make Berth abort a
+// response mid-body, and wrangler's dev proxy keeps the connection it sent that response on in
+// its pool; the next non-GET request to draw it fails with a misleading 503 "Your worker
+// restarted mid-request" (GETs are retried). Other files' pushes must not inherit that.
+// Runs only with --target=wrangler.
 
-import { test, before } from "node:test";
+import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { MANIFEST_ACCEPT, compareLayouts, makeTempDir, readLayout, sha256, skopeo } from "./harness.mjs";
+import { startWrangler, upstreamVars } from "../../scripts/e2e.mjs";
 import {
-  BERTH_HOST, MANIFEST_ACCEPT, berthFetch, compareLayouts, makeTempDir, readLayout, sha256, skopeo,
-} from "./harness.mjs";
-import {
-  UpstreamLog, buildImage, clearFault, freshRepo, pushUpstream, readBody, setFault, short, upstreamPeers as peers, upstreamSkip as skip,
+  UpstreamLog, buildImage, clearFault, freshRepo, pushUpstream, readBody, setFault, short, upstreamPeers as peers, upstreamSkip,
 } from "./upstream.mjs";
 
 const ACCEPT = { Accept: MANIFEST_ACCEPT };
 const TIMEOUT_S = 2; // faults.test's timeoutSeconds (scripts/e2e.mjs)
 
-before(() => {
-  if (skip) console.error(`\n*** SKIPPING pull-through cache fault tests: ${skip} ***\n`);
+const skip = upstreamSkip || (process.env.BERTH_E2E_TARGET !== "wrangler" && "needs to start its own wrangler dev");
+let berth;
+
+before(async () => {
+  if (skip) return console.error(`\n*** SKIPPING pull-through cache fault tests: ${skip} ***\n`);
+  berth = await startWrangler({ workDir: makeTempDir("berth-faults-"), extraArgs: upstreamVars(peers) });
 });
+
+after(async () => {
+  await berth?.stop();
+});
+
+const berthFetch = (path, init = {}) => fetch(new URL(path, berth.url), { redirect: "manual", ...init });
 
 /** A fresh image at the open registry as faults/<label>-<random>:v1. */
 async function freshImage(label) {
@@ -48,7 +63,7 @@ async function attempt(path, init = {}) {
 
 async function pull(path) {
   const out = makeTempDir("berth-fault-pull-");
-  const r = await skopeo(["copy", "--src-tls-verify=false", `docker://${BERTH_HOST}/${path}`, `oci:${out}:pulled`], { allowFail: true, timeoutMs: 120_000 });
+  const r = await skopeo(["copy", "--src-tls-verify=false", `docker://${berth.host}/${path}`, `oci:${out}:pulled`], { allowFail: true, timeoutMs: 120_000 });
   const refs = r.code === 0 ? (await readLayout(out)).refs : new Map();
   return { ...r, out, descriptor: refs.get("pulled") };
 }
@@ -137,6 +152,34 @@ for (const [mode, chunked] of [
     await pullsAfterRecovery(repo, img);
   });
 }
+
+test("a client that hangs up during a cold blob download does not stop the fill", { skip, timeout: 60_000 }, async () => {
+  const repo = freshRepo("hangup");
+  const img = await buildImage({ label: "hangup", bigBytes: 8 * 1024 * 1024 });
+  await pushUpstream(peers.direct.open, repo, "v1", img.dir, img.image.descriptor);
+  const layer = img.image.manifest.layers[1];
+  const path = `/v2/open.test/${repo}/blobs/${layer.digest}`;
+
+  const log = await UpstreamLog.mark();
+  const controller = new AbortController();
+  const first = await berthFetch(path, { signal: controller.signal });
+  assert.equal(first.status, 200);
+  const reader = first.body.getReader();
+  let received = 0;
+  while (received < 64 * 1024) received += (await reader.read()).value.length;
+  controller.abort();
+  await reader.cancel().catch(() => {});
+
+  // the fill goes on for R2: the next client gets the whole layer, without a second upstream GET
+  const t0 = Date.now();
+  const second = await berthFetch(path);
+  assert.equal(second.status, 200);
+  const { bytes, error } = await readBody(second);
+  assert.equal(error, undefined);
+  assert.equal(sha256(bytes), layer.digest);
+  assert.ok(Date.now() - t0 < 30_000, `served after ${Date.now() - t0} ms`);
+  assert.deepEqual(await log.summary(), [`open GET /v2/${repo}/blobs/${short(layer.digest)}`]);
+});
 
 // ---------------------------------------------------------------------------
 // Manifests not cached yet
