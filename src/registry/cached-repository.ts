@@ -33,15 +33,28 @@ function isUnavailable(error: unknown): error is OciError {
   return error instanceof OciError && (error.code === "UPSTREAM_UNAVAILABLE" || error.code === "TOOMANYREQUESTS");
 }
 
-/** The same bytes as a plain JS stream (errors and cancellation pass through). */
-function plainStream(source: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+/** The same bytes as a plain JS stream (errors and cancellation pass through), observed. */
+function observed(
+  source: ReadableStream<Uint8Array>,
+  hooks: { onChunk: () => void; onError: (error: unknown) => void },
+): ReadableStream<Uint8Array> {
   const reader = source.getReader();
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
-        const { done, value } = await reader.read();
-        if (done) controller.close();
-        else controller.enqueue(value);
+        let result: ReadableStreamReadResult<Uint8Array>;
+        try {
+          result = await reader.read();
+        } catch (error) {
+          hooks.onError(error);
+          throw error;
+        }
+        if (result.done) {
+          controller.close();
+        } else {
+          hooks.onChunk();
+          controller.enqueue(result.value);
+        }
       },
       cancel: (reason) => reader.cancel(reason),
     },
@@ -238,7 +251,14 @@ export class CachedRepository extends StoredRepository implements Repository {
   /** This request fetches the blob: stream it to the client while R2 stores it. */
   private async lead(digest: ParsedDigest, token: string, range: ((size: number) => ByteRange | undefined) | undefined): Promise<BlobContent> {
     const index = blobIndexStub(this.env, digest.digest);
-    const renew = setInterval(() => void index.renewFill(token).catch(() => undefined), FILL_LEASE_MS / 3);
+    // The lease is renewed only while bytes arrive. A leader that stopped making progress —
+    // an upstream that went quiet, a client that stopped reading (the tee paces the upstream to
+    // it), a storage call that never returns — lets it lapse, and a waiting request takes over
+    // instead of waiting out FOLLOWER_PATIENCE_MS behind it.
+    let lastProgress = Date.now();
+    const renew = setInterval(() => {
+      if (Date.now() - lastProgress < FILL_LEASE_MS) void index.renewFill(token).catch(() => undefined);
+    }, FILL_LEASE_MS / 3);
     let response: Response;
     try {
       response = await this.client.getBlob(this.target.repository, digest.digest);
@@ -249,7 +269,17 @@ export class CachedRepository extends StoredRepository implements Repository {
     }
     const header = response.headers.get("Content-Length");
     const length = header === null ? undefined : Number(header);
-    const source = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+    // A plain stream (workerd cannot pipe the client's FixedLengthStream into storeWhole's own)
+    // that notes progress and the upstream's own failure.
+    let upstreamError: unknown;
+    const source = observed(response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() }), {
+      onChunk: () => {
+        lastProgress = Date.now();
+      },
+      onError: (error) => {
+        upstreamError = error;
+      },
+    });
 
     const store = async (body: ReadableStream<Uint8Array>): Promise<StoredBlob> => {
       try {
@@ -260,16 +290,17 @@ export class CachedRepository extends StoredRepository implements Repository {
         return stored;
       } catch (error) {
         await index.abandonFill(token).catch(() => undefined);
-        throw error;
+        // storeWhole reports a broken body as a digest mismatch of an upload; the client
+        // should hear what the upstream did.
+        throw upstreamError === undefined ? error : this.upstreamFailure(upstreamError);
       } finally {
         clearInterval(renew);
       }
     };
 
     if (length === undefined || range) {
-      // The size (for the range, or for the headers) is known only once stored. The client's
-      // body is a FixedLengthStream, which workerd cannot pipe into storeWhole's own.
-      const stored = await store(length === undefined ? source : plainStream(source));
+      // The size (for the range, or for the headers) is known only once stored.
+      const stored = await store(source);
       const wanted = range?.(stored.size);
       this.observer.cacheMiss(wanted ? wanted.end - wanted.start + 1 : stored.size);
       return this.readStored(digest.digest, stored.key, stored.size, wanted);
@@ -280,6 +311,17 @@ export class CachedRepository extends StoredRepository implements Repository {
     // A tee branch is a plain stream: without a FixedLengthStream the Worker would answer with
     // chunked encoding and drop the Content-Length header the handler sets.
     return { digest: digest.digest, size: length, body: withKnownLength(toClient, length) };
+  }
+
+  /**
+   * The upstream body's failure as the client should see it. The client's guard raised an
+   * OciError, but through the FixedLengthStream it arrives as a plain Error with its text.
+   */
+  private upstreamFailure(error: unknown): OciError {
+    if (error instanceof OciError) return error;
+    const upstream = this.target.upstream.name;
+    const text = (error instanceof Error ? error.message : String(error)).replace(/^OciError: /, "");
+    return new OciError("UPSTREAM_UNAVAILABLE", text.startsWith(`upstream ${upstream}`) ? text : `upstream ${upstream}: ${text}`, { upstream }, 502);
   }
 
   /** A body of unknown length goes through multipart parts, like a chunked push. */
