@@ -16,7 +16,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { MANIFEST_ACCEPT, compareLayouts, makeTempDir, readLayout, sha256, skopeo } from "./harness.mjs";
+import { MANIFEST_ACCEPT, compareLayouts, makeTempDir, readBlob, readLayout, sha256, skopeo } from "./harness.mjs";
 import { startWrangler, upstreamVars } from "../../scripts/e2e.mjs";
 import {
   UpstreamLog, buildImage, clearFault, freshRepo, pushUpstream, readBody, setFault, short, upstreamPeers as peers, upstreamSkip,
@@ -180,6 +180,27 @@ test("a client that hangs up during a cold blob download does not stop the fill"
   assert.ok(Date.now() - t0 < 30_000, `served after ${Date.now() - t0} ms`);
   assert.deepEqual(await log.summary(), [`open GET /v2/${repo}/blobs/${short(layer.digest)}`]);
 });
+
+for (const mode of ["truncated", "corrupt"]) {
+  test(`Range GET of a cold blob, upstream ${mode}: 502 with the upstream's failure, nothing cached, 206 after recovery`, { skip }, async () => {
+    const { repo, layer, img } = await freshImage(`range-${mode}`);
+    const path = `/v2/faults.test/${repo}/blobs/${layer.digest}`;
+    const range = { Range: "bytes=100-1099" };
+    await setFault(peers.open, repo, mode, { match: "blobs" });
+    try {
+      const r = await attempt(path, { headers: range });
+      assert.equal(r.status, 502, `${r.status} ${r.message}`);
+      assert.equal(r.code, "UPSTREAM_UNAVAILABLE", "the upstream failed, not the client's upload");
+      assert.match(r.message, /upstream faults\.test/);
+      assert.match(r.message, mode === "corrupt" ? /content has digest/ : /broke|ended/);
+    } finally {
+      await clearFault(peers.open, repo);
+    }
+    const ok = await attempt(path, { headers: range });
+    assert.equal(ok.status, 206, ok.message);
+    assert.ok(ok.bytes.equals((await readBlob(img.dir, layer.digest)).subarray(100, 1100)));
+  });
+}
 
 // ---------------------------------------------------------------------------
 // Manifests not cached yet
