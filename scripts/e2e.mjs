@@ -182,21 +182,16 @@ async function waitReady(server, timeoutMs, what) {
   throw new Error(`${what} did not answer 200 on ${server.url}/v2/ within ${timeoutMs} ms (last status ${last || "no connection"})\n${tailFile(server.logPath)}`);
 }
 
-/**
- * Start docker-registry (distribution) on 127.0.0.1: over TLS with a self-signed cert (a
- * reference target), or plain http with tls:false (an upstream for pull-through tests).
- */
-export async function startDistribution({ workDir, port, tls = true } = {}) {
+/** Start docker-registry (distribution) on 127.0.0.1 over TLS with a self-signed cert: a reference target. */
+export async function startDistribution({ workDir, port } = {}) {
   port ??= await freePort();
   const cert = join(workDir, "cert.pem");
   const key = join(workDir, "key.pem");
-  if (tls) {
-    const r = await runQuiet("openssl", [
-      "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-      "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert,
-    ]);
-    if (r !== 0) throw new Error("openssl failed to make a certificate");
-  }
+  const r = await runQuiet("openssl", [
+    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert,
+  ]);
+  if (r !== 0) throw new Error("openssl failed to make a certificate");
   const config = join(workDir, "registry.yml");
   writeFileSync(
     config,
@@ -213,7 +208,9 @@ export async function startDistribution({ workDir, port, tls = true } = {}) {
       "    enabled: true",
       "http:",
       `  addr: 127.0.0.1:${port}`,
-      ...(tls ? ["  tls:", `    certificate: ${cert}`, `    key: ${key}`] : []),
+      "  tls:",
+      `    certificate: ${cert}`,
+      `    key: ${key}`,
       "",
     ].join("\n"),
   );
@@ -222,7 +219,7 @@ export async function startDistribution({ workDir, port, tls = true } = {}) {
   const child = spawn("docker-registry", ["serve", config], { detached: true, stdio: ["ignore", fd, fd] });
   closeSync(fd);
   const server = {
-    url: `${tls ? "https" : "http"}://127.0.0.1:${port}`,
+    url: `https://127.0.0.1:${port}`,
     host: `127.0.0.1:${port}`,
     pid: child.pid,
     logPath,

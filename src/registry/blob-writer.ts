@@ -8,7 +8,8 @@ import { digestBytes, subtleName, toHex, type ParsedDigest } from "../oci/digest
 import { blobIndexStub } from "./blob-index-do";
 import { contentKey } from "./blob-keys";
 import type { BlobInfo } from "./repository";
-import type { FinishedUpload } from "./upload-writer";
+import type { UploadSession } from "./upload-session";
+import { UploadWriter, type FinishedUpload } from "./upload-writer";
 
 /** R2's single-put ceiling; larger blobs go through multipart parts. */
 export const MAX_SINGLE_PUT = 5 * 1024 * 1024 * 1024 - 1;
@@ -61,6 +62,20 @@ export async function storeFinished(env: Env, repository: string, digest: Parsed
   const canonical = await blobIndexStub(env, digest.digest).register(digest.digest, finished.key, finished.size, repository, heldPin);
   if (canonical !== finished.key) await env.BLOBS.delete(finished.key);
   return { digest: digest.digest, size: finished.size, key: canonical };
+}
+
+/** Writes the rest of a body (any length) after what `session` holds, then verifies and registers it. */
+export async function storeStream(
+  env: Env,
+  repository: string,
+  digest: ParsedDigest,
+  session: UploadSession,
+  body: ReadableStream<Uint8Array> | null,
+  heldPin?: string,
+): Promise<StoredBlob> {
+  const writer = await UploadWriter.open(env.BLOBS, session);
+  if (body) await writer.write(body);
+  return storeFinished(env, repository, digest, await writer.finish(), heldPin);
 }
 
 /** Only sha512 uploads get here: the resumable hash covers sha256. Native hashing is fast. */

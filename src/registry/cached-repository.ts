@@ -20,13 +20,12 @@ import { withKnownLength } from "../upstream/body";
 import type { UpstreamTarget } from "../upstream/config";
 import { RecordingObserver, type WaitUntil } from "../upstream/recording-observer";
 import { FILL_LEASE_MS, blobIndexStub } from "./blob-index-do";
-import { MAX_SINGLE_PUT, storeFinished, storeWhole, type StoredBlob } from "./blob-writer";
+import { MAX_SINGLE_PUT, storeStream, storeWhole, type StoredBlob } from "./blob-writer";
 import { catalogStub } from "./catalog-do";
 import { StoredRepository, manifestWrite } from "./stored-repository";
 import { pacedTee } from "./paced-tee";
 import type { BlobContent, BlobInfo, ByteRange, ManifestContent, ManifestHead, ManifestInfo, PutManifestResult, Repository, UploadStatus } from "./repository";
-import { UploadWriter } from "./upload-writer";
-import { ResumableSha256 } from "../oci/sha256-resumable";
+import { newUploadSession } from "./upload-session";
 
 /** Upstream failures that let a cached tag be served stale: unreachable, 5xx, timeouts, 429. */
 function isUnavailable(error: unknown): error is OciError {
@@ -285,7 +284,7 @@ export class CachedRepository extends StoredRepository implements Repository {
       try {
         const stored = length !== undefined && length <= MAX_SINGLE_PUT
           ? await storeWhole(this.env, this.name, digest, body, length, token)
-          : await this.storeStream(digest, body, token);
+          : await storeStream(this.env, this.name, digest, newUploadSession(), body, token);
         await this.state.linkBlob(stored.digest, stored.size, stored.key);
         return stored;
       } catch (error) {
@@ -324,12 +323,5 @@ export class CachedRepository extends StoredRepository implements Repository {
     return new OciError("UPSTREAM_UNAVAILABLE", text.startsWith(`upstream ${upstream}`) ? text : `upstream ${upstream}: ${text}`, { upstream }, 502);
   }
 
-  /** A body of unknown length goes through multipart parts, like a chunked push. */
-  private async storeStream(digest: ParsedDigest, body: ReadableStream<Uint8Array>, token: string): Promise<StoredBlob> {
-    const session = { id: crypto.randomUUID(), offset: 0, sha256: new ResumableSha256().save(), parts: [] };
-    const writer = await UploadWriter.open(this.env.BLOBS, session);
-    await writer.write(body);
-    return storeFinished(this.env, this.name, digest, await writer.finish(), token);
-  }
 }
 

@@ -5,14 +5,13 @@ import { OciError, unwrap } from "../http/errors";
 import { digestBytes, looksLikeDigest, parseDigest } from "../oci/digest";
 import { parseManifest } from "../oci/manifest";
 import { assertTag, isValidName } from "../oci/names";
-import { ResumableSha256 } from "../oci/sha256-resumable";
 import { blobIndexStub } from "./blob-index-do";
-import { MAX_SINGLE_PUT, storeFinished, storeWhole, type StoredBlob } from "./blob-writer";
+import { MAX_SINGLE_PUT, storeStream, storeWhole, type StoredBlob } from "./blob-writer";
 import { catalogStub } from "./catalog-do";
 import { repositoryStub } from "./repository-do";
 import { StoredRepository, manifestWrite } from "./stored-repository";
 import type { BlobContent, BlobInfo, ByteRange, ManifestContent, ManifestInfo, PutManifestResult, Repository, UploadStatus } from "./repository";
-import type { UploadSession } from "./upload-session";
+import { newUploadSession, type UploadSession } from "./upload-session";
 import { UploadWriter, deleteUploadData } from "./upload-writer";
 
 export class HostedRepository extends StoredRepository implements Repository {
@@ -93,7 +92,7 @@ export class HostedRepository extends StoredRepository implements Repository {
   // ── uploads ────────────────────────────────────────────────────────────
 
   async startUpload(): Promise<UploadStatus> {
-    const session = newSession();
+    const session = newUploadSession();
     await this.state.createUpload(session);
     return { id: session.id, offset: 0 };
   }
@@ -103,7 +102,7 @@ export class HostedRepository extends StoredRepository implements Repository {
     return { id, offset: session.offset };
   }
 
-  async appendUpload(id: string, body: ReadableStream<Uint8Array> | null, _length: number | undefined, start: number | undefined): Promise<UploadStatus> {
+  async appendUpload(id: string, body: ReadableStream<Uint8Array> | null, start: number | undefined): Promise<UploadStatus> {
     const session = unwrap(await this.state.beginAppend(id, start));
     let next: UploadSession;
     try {
@@ -126,7 +125,7 @@ export class HostedRepository extends StoredRepository implements Repository {
     try {
       stored = session.offset === 0 && body && length !== undefined && length <= MAX_SINGLE_PUT
         ? await storeWhole(this.env, this.name, wanted, body, length)
-        : await this.finishSession(session, wanted, body);
+        : await storeStream(this.env, this.name, wanted, session, body);
     } catch (error) {
       // A wrong digest ends the session (nothing of it stays visible); other failures leave it resumable.
       if (error instanceof OciError && error.code === "DIGEST_INVALID") await this.dropSession(id);
@@ -147,16 +146,11 @@ export class HostedRepository extends StoredRepository implements Repository {
     const wanted = parseDigest(digest);
     const stored = length !== undefined && length <= MAX_SINGLE_PUT
       ? await storeWhole(this.env, this.name, wanted, body ?? new Uint8Array(0), length)
-      : await this.finishSession(newSession(), wanted, body);
+      : await storeStream(this.env, this.name, wanted, newUploadSession(), body);
     await this.state.linkBlob(stored.digest, stored.size, stored.key);
     return { digest: stored.digest, size: stored.size };
   }
 
-  private async finishSession(session: UploadSession, digest: ReturnType<typeof parseDigest>, body: ReadableStream<Uint8Array> | null): Promise<StoredBlob> {
-    const writer = await UploadWriter.open(this.env.BLOBS, session);
-    if (body) await writer.write(body);
-    return storeFinished(this.env, this.name, digest, await writer.finish());
-  }
 
   private async dropSession(id: string): Promise<void> {
     const ended = await this.state.endUpload(id);
@@ -164,6 +158,3 @@ export class HostedRepository extends StoredRepository implements Repository {
   }
 }
 
-function newSession(): UploadSession {
-  return { id: crypto.randomUUID(), offset: 0, sha256: new ResumableSha256().save(), parts: [] };
-}

@@ -193,10 +193,6 @@ export class RepositoryDO extends DurableObject<Env> {
     await this.scheduleBlobRelease();
   }
 
-  /** True when a manifest of this repository lists the blob (cached repositories serve only those). */
-  async referencesBlob(digest: string): Promise<boolean> {
-    return this.sql.exec("SELECT 1 FROM manifest_refs WHERE child = ? AND kind = 'blob' LIMIT 1", digest).toArray().length > 0;
-  }
 
   // ── pull-through cache state ───────────────────────────────────────────
 

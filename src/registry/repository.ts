@@ -97,7 +97,7 @@ export interface Repository {
   startUpload(): Promise<UploadStatus>;
   uploadStatus(id: string): Promise<UploadStatus>;
   /** Appends a chunk. `start` is the Content-Range start when given. */
-  appendUpload(id: string, body: ReadableStream<Uint8Array> | null, length: number | undefined, start: number | undefined): Promise<UploadStatus>;
+  appendUpload(id: string, body: ReadableStream<Uint8Array> | null, start: number | undefined): Promise<UploadStatus>;
   /** Appends an optional last chunk, verifies the digest and makes the blob visible. */
   completeUpload(id: string, digest: string, body: ReadableStream<Uint8Array> | null, length: number | undefined): Promise<BlobInfo>;
   cancelUpload(id: string): Promise<void>;

@@ -1,4 +1,4 @@
-import type { Sha256State } from "../oci/sha256-resumable";
+import { ResumableSha256, type Sha256State } from "../oci/sha256-resumable";
 
 /**
  * Where an upload stands between requests. Bytes [0, offset) have been
@@ -29,4 +29,9 @@ export function tailSize(session: UploadSession): number {
 
 export function uploadPrefix(id: string): string {
   return `uploads/${id}/`;
+}
+
+/** A session with nothing received yet. */
+export function newUploadSession(): UploadSession {
+  return { id: crypto.randomUUID(), offset: 0, sha256: new ResumableSha256().save(), parts: [] };
 }

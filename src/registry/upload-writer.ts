@@ -55,7 +55,7 @@ export class UploadWriter {
     return this.offset;
   }
 
-  /** Reads a whole request body into the upload. `maxBytes` guards a declared Content-Length. */
+  /** Reads a whole request body into the upload (workerd enforces a declared Content-Length). */
   async write(body: ReadableStream<Uint8Array>): Promise<number> {
     const reader = body.getReader();
     let count = 0;

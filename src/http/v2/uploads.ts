@@ -61,7 +61,7 @@ export async function startUpload(request: RoutedRequest, env: Env, ctx?: Execut
 export async function patchUpload(request: RoutedRequest, env: Env, ctx?: ExecutionContext): Promise<Response> {
   const repository = repositoryOf(request, env, ctx);
   const length = contentLength(request);
-  const status = await repository.appendUpload(param(request, "id"), request.body, length, chunkStart(request, length));
+  const status = await repository.appendUpload(param(request, "id"), request.body, chunkStart(request, length));
   return emptyResponse(202, uploadHeaders(repository.name, status));
 }
 
