@@ -5,6 +5,7 @@
 // pattern can make it slow. Pure.
 
 import { OciError } from "../http/errors";
+import { compilePattern } from "../registry/glob";
 
 const MAX_PATTERN_LENGTH = 256;
 
@@ -84,4 +85,23 @@ export function compileGlob(pattern: string): (value: string) => boolean {
     while (tokens[t]?.kind === "star") t++;
     return t === tokens.length;
   };
+}
+
+const MAX_REPOSITORY_GLOB = 128;
+const MAX_REPOSITORY_WILDCARDS = 8;
+
+/**
+ * A repository-name glob from a query (`*` one segment, `**` any: the retention rules). It
+ * becomes a regular expression, so it is kept short enough that no name can make it slow.
+ */
+export function compileRepositoryGlob(pattern: string): (name: string) => boolean {
+  if (pattern.length > MAX_REPOSITORY_GLOB || (pattern.match(/[*?]/g)?.length ?? 0) > MAX_REPOSITORY_WILDCARDS) {
+    throw new OciError("NAME_INVALID", `repository pattern "${pattern.slice(0, 40)}": at most ${MAX_REPOSITORY_GLOB} characters and ${MAX_REPOSITORY_WILDCARDS} wildcards`, { pattern }, 400);
+  }
+  return compilePattern(pattern);
+}
+
+/** The literal start every name a repository glob matches shares (narrows a catalog scan). */
+export function globPrefix(pattern: string): string {
+  return pattern.split(/[*?]/)[0] ?? "";
 }

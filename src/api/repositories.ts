@@ -1,4 +1,4 @@
-// GET /api/v1/repositories[?prefix=&n=&last=]
+// GET /api/v1/repositories[?prefix=&pattern=<glob>][&details=1][&n=&last=]
 // GET /api/v1/repositories/<name>/tags[?pattern=<glob>][&dangling=1][&n=&last=]
 //
 // Repositories (from the catalog: hosted ones and the cache's), and a repository's tags — or its
@@ -10,13 +10,16 @@ import { OciError } from "../http/errors";
 import { param, pageSize } from "../http/request";
 import { jsonResponse, nextLink } from "../http/responses";
 import { catalogStub } from "../registry/catalog-do";
+import { repositoryStub } from "../registry/repository-do";
 import { openRepository } from "../registry/open-repository";
 import type { Repository } from "../registry/repository";
-import { compileGlob } from "./glob";
+import { compileGlob, compileRepositoryGlob, globPrefix } from "./glob";
 import { summarize, type ImageSummary } from "./image-summary";
 import { ManifestReader } from "./manifest-reader";
 
 const MAX_REPOSITORIES_PAGE = 1000;
+/** details=1 reads each repository's Durable Object: smaller pages. */
+const MAX_DETAILED_PAGE = 200;
 const DEFAULT_REPOSITORIES_PAGE = 100;
 export const MAX_TAGS_PAGE = 100;
 const DEFAULT_TAGS_PAGE = 50;
@@ -27,21 +30,26 @@ type RoutedRequest = Request & { params?: Record<string, string> };
 
 export async function listRepositories(request: Request, env: Env): Promise<Response> {
   const url = new URL(request.url);
-  const n = pageSize(url, MAX_REPOSITORIES_PAGE) ?? DEFAULT_REPOSITORIES_PAGE;
-  const prefix = url.searchParams.get("prefix") ?? "";
+  const details = flag(url, "details");
+  const n = pageSize(url, details ? MAX_DETAILED_PAGE : MAX_REPOSITORIES_PAGE) ?? DEFAULT_REPOSITORIES_PAGE;
+  const pattern = url.searchParams.get("pattern") || null;
+  const matches = pattern === null ? () => true : compileRepositoryGlob(pattern);
+  // A pattern narrows the catalog scan to its literal prefix, then filters the page it read.
+  const prefix = url.searchParams.get("prefix") ?? (pattern ? globPrefix(pattern) : "");
   const last = url.searchParams.get("last") ?? undefined;
   const page = n === 0 ? { names: [], more: false } : await catalogStub(env).list(n, last, prefix);
   const next = page.more ? (page.names.at(-1) ?? null) : null;
   const headers: Record<string, string> = { "Cache-Control": "no-cache" };
-  if (next !== null) headers["Link"] = withQuery(nextLink("/api/v1/repositories", n, next), { prefix });
-  return jsonResponse(
-    {
-      repositories: page.names.map((name) => ({ name, kind: kindOf(env, name), tags: `/api/v1/repositories/${name}/tags` })),
-      next,
-    },
-    200,
-    headers,
-  );
+  if (next !== null) headers["Link"] = withQuery(nextLink("/api/v1/repositories", n, next), { prefix: url.searchParams.get("prefix") ?? "", pattern: pattern ?? "", details: details ? "1" : "" });
+  const names = page.names.filter(matches);
+  const repositories = await mapLimited(names, CONCURRENCY, async (name) => {
+    const kind = kindOf(env, name);
+    const entry = { name, kind, ...(kind === "cached" ? { upstream: name.split("/")[0] } : {}), tags: `/api/v1/repositories/${name}/tags` };
+    if (!details) return entry;
+    const summary = await repositoryStub(env, name).summary();
+    return { ...entry, tagCount: summary.tags, manifestCount: summary.manifests, updatedAt: summary.updatedAt === null ? null : new Date(summary.updatedAt).toISOString() };
+  });
+  return jsonResponse({ repositories, next }, 200, headers);
 }
 
 /** hosted or cached, as openRepository decides (no I/O). */

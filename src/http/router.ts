@@ -10,6 +10,8 @@ import { resolve } from "../api/resolve";
 import { fsck, retention } from "../api/admin";
 import { repositoryHistory } from "../api/history";
 import { repositoryUsageHandler } from "../api/usage";
+import { imageStorage } from "../api/image-storage";
+import { listImages } from "../api/images";
 import { OciError } from "./errors";
 import { deleteBlob, getBlob } from "./v2/blobs";
 import { catalog, listTags, referrers } from "./v2/listings";
@@ -75,6 +77,8 @@ router
   .get("/api/v1/repositories/:name+/tags", listRepositoryTags)
   .get("/api/v1/repositories/:name+/history", repositoryHistory)
   .get("/api/v1/repositories/:name+/usage", repositoryUsageHandler)
+  .get("/api/v1/repositories/:name+/images/:digest", imageStorage)
+  .get("/api/v1/images", listImages)
   .post("/api/v1/admin/fsck", fsck)
   .post("/api/v1/admin/retention", retention)
   .all("/api/*", notFound)

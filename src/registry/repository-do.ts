@@ -8,6 +8,7 @@ import { loadConfig } from "../config";
 import { fail, ok, type Result } from "../http/errors";
 import { looksLikeDigest } from "../oci/digest";
 import type { Descriptor } from "../oci/manifest";
+import { imageSharing, repositorySummary, type ImageSharing, type RepositorySummary } from "./blob-sharing";
 import { BLOB_RELEASE_SCHEMA, cancelUnlink, dropLink, markUnreferenced, nextReleaseDue, pendingReleases, touchUnreferenced, type PendingReleases } from "./blob-release";
 import { checkRepository, type LocalCheck } from "./fsck-local";
 import { armAlarm, drainUnlinks, runBlobRelease, type ReleaseRun } from "./gc";
@@ -30,6 +31,8 @@ export interface BlobLink {
   refcount: number;
 }
 
+/** Blobs one sharing question may ask about (a manifest has config + layers; Docker caps layers at 127). */
+const MAX_SHARING_BLOBS = 512;
 /** A PATCH holds its session at most this long; a crashed request frees it after that. */
 const APPEND_LEASE_MS = 15 * 60 * 1000;
 /** Pull times are recorded at this resolution, so pulls rarely write. */
@@ -137,6 +140,16 @@ export class RepositoryDO extends DurableObject<Env> {
       )
       .toArray()
       .map((row) => ({ ...toInfo(row), createdAt: row.created_at }));
+  }
+
+  /** Reference counts and other users of a manifest's blobs (image page, "would free"). */
+  async imageSharing(manifest: string, blobs: string[]): Promise<ImageSharing> {
+    return imageSharing(this.sql, manifest, blobs.slice(0, MAX_SHARING_BLOBS));
+  }
+
+  /** Tag and manifest counts and the last change, for repository listings. */
+  async summary(): Promise<RepositorySummary> {
+    return repositorySummary(this.sql);
   }
 
   async history(tag: string | undefined, limit: number): Promise<TagMove[]> {
