@@ -23,7 +23,8 @@ export default defineConfig({
   test: {
     include: ["src/**/*.test.ts", "test/**/*.test.ts"],
     // Real upstream registries (docker-registry, token server, fault proxies) for the upstream client tests.
-    globalSetup: ["./test/upstream/global-setup.mjs"],
+    // A local GitHub-like OIDC issuer (discovery + JWKS on loopback) for test/auth/github-oidc.test.ts.
+    globalSetup: ["./test/upstream/global-setup.mjs", "./test/oidc/global-setup.mjs"],
     testTimeout: 60_000,
     hookTimeout: 120_000,
   },
