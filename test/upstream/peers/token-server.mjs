@@ -24,7 +24,13 @@ export function makeSigningCertificate(dir) {
   return { key, cert };
 }
 
-export function startTokenServer({ port, certPath, keyPath, credentials, log }) {
+/**
+ * `credentials` ({username, password}) are the only accepted Basic credentials, unless
+ * `authenticate(username, password) → boolean` decides instead (the login action's test accepts
+ * GitHub OIDC ID tokens that way).
+ */
+export function startTokenServer({ port, certPath, keyPath, credentials, authenticate, log }) {
+  const accept = authenticate ?? ((user, pass) => user === credentials.username && pass === credentials.password);
   const certPem = readFileSync(certPath, "utf8");
   const keyPem = readFileSync(keyPath, "utf8");
   const x5c = certPem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s/g, "");
@@ -55,7 +61,7 @@ export function startTokenServer({ port, certPath, keyPath, credentials, log }) 
     if (authorization) {
       const [scheme, value = ""] = authorization.split(" ");
       const [user, pass] = Buffer.from(value, "base64").toString("utf8").split(":");
-      if (scheme !== "Basic" || user !== credentials.username || pass !== credentials.password) {
+      if (scheme !== "Basic" || !accept(user, pass)) {
         res.writeHead(401, { "Content-Type": "application/json" }).end(JSON.stringify({ details: "incorrect username or password" }));
         return;
       }
