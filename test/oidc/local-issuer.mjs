@@ -33,6 +33,28 @@ export function defaultClaims() {
   };
 }
 
+/**
+ * wrangler `--var`s that make Berth trust `issuer` (a URL from issuer(name)) the way
+ * test/e2e/login.test.mjs expects with BERTH_OIDC_ISSUER: pushes to the default claims'
+ * repository (berth-test/app/**, and berth-test/app itself) from refs/heads/main.
+ */
+export function berthOidcVars({ issuer, audience }) {
+  const claims = defaultClaims();
+  return {
+    OIDC_ISSUER: issuer,
+    OIDC_AUDIENCE: audience,
+    OIDC_TRUST: JSON.stringify([
+      {
+        repository: claims.repository,
+        repositoryId: claims.repository_id,
+        repositoryOwnerId: claims.repository_owner_id,
+        ref: claims.ref,
+        grants: [{ repositories: claims.repository, actions: ["pull", "push"] }, { repositories: `${claims.repository}/**`, actions: ["pull", "push"] }],
+      },
+    ]),
+  };
+}
+
 function newIssuer(url) {
   const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   const kid = randomUUID();
