@@ -16,38 +16,18 @@
 // Secrets are masked with ::add-mask:: before anything could print them. Exit code 2: unusable
 // inputs or environment; 1: the exchange failed.
 
-import { appendFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { randomBytes } from "node:crypto";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
+import { InputError, escapeData, input, mask, registryUrl, setOutputs } from "./workflow.mjs";
 
 const USERNAME = "github-actions";
 const TIMEOUT_MS = Number(process.env.BERTH_TIMEOUT_MS || 30_000);
 const MAX_BODY_BYTES = 1024 * 1024;
 
-class InputError extends Error {}
-
-const input = (name) => (process.env[`INPUT_${name.toUpperCase()}`] ?? "").trim();
-const escapeData = (s) => String(s).replace(/%/g, "%25").replace(/\r/g, "%0D").replace(/\n/g, "%0A");
-/** Outside a runner there is no log to protect, and printing the mask command would print the secret. */
-const mask = (secret) => {
-  if (process.env.GITHUB_ACTIONS === "true") console.log(`::add-mask::${escapeData(secret)}`);
-};
-
-function registryUrl(raw) {
-  if (!raw) throw new InputError("input `registry` is empty: set it to Berth's URL, e.g. https://berth.example.com");
-  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `https://${raw}`;
-  let url;
-  try {
-    url = new URL(withScheme);
-  } catch {
-    throw new InputError(`input \`registry\` is not a URL: "${raw}"`);
-  }
-  if (url.protocol !== "https:" && url.protocol !== "http:") throw new InputError(`input \`registry\` must be an http(s) URL, not "${raw}"`);
-  return new URL(url.origin);
-}
 
 /** A GET to Berth; `insecure` accepts a self-signed certificate (local registries only). */
 function get(url, headers, insecure) {
@@ -190,18 +170,6 @@ function credentialFiles() {
   return { docker, containers };
 }
 
-function setOutputs(outputs) {
-  const file = process.env.GITHUB_OUTPUT;
-  for (const [name, value] of Object.entries(outputs)) {
-    if (file) {
-      const delimiter = `ghadelimiter_${randomBytes(12).toString("hex")}`;
-      appendFileSync(file, `${name}<<${delimiter}\n${value}\n${delimiter}\n`);
-    } else if (name !== "token") {
-      console.log(`${name}=${value}`);
-    }
-  }
-}
-
 /** When the ID token expires (read, not verified: for the log line only). */
 function expiry(idToken) {
   try {
@@ -213,7 +181,7 @@ function expiry(idToken) {
 }
 
 async function main() {
-  const registry = registryUrl(input("registry"));
+  const registry = new URL(registryUrl(input("registry")).origin);
   const audience = input("audience") || registry.origin;
   const scopes = input("scopes").split(/[\s]+/).filter(Boolean);
   const insecure = /^(true|yes|1)$/i.test(input("insecure"));
@@ -228,7 +196,7 @@ async function main() {
   if (docker.credsStore || docker.credHelpers?.[registry.host]) {
     console.log(`::warning title=Berth login::${escapeData(`${files.docker} names a credential helper; docker may use it instead of the credentials written for ${registry.host}`)}`);
   }
-  setOutputs({ token, "expires-in": String(expiresIn), host: registry.host, username: USERNAME });
+  setOutputs({ token, "expires-in": String(expiresIn), host: registry.host, username: USERNAME }, { secret: ["token"] });
   console.log(`Logged in to ${registry.host} as ${USERNAME} (GitHub OIDC, audience ${audience}); credentials valid until ${expiry(idToken)}.`);
   console.log(`  docker: ${files.docker}`);
   console.log(`  podman/skopeo/buildah: ${files.containers}`);

@@ -13,36 +13,11 @@
 // one, it is pinned to that platform's manifest.
 
 import { appendFileSync } from "node:fs";
-import { randomBytes } from "node:crypto";
+import { InputError, escapeData, escapeProperty, input, mask, registryUrl, setOutputs } from "./workflow.mjs";
 
 const ATTEMPTS = 3;
 const TIMEOUT_MS = Number(process.env.BERTH_TIMEOUT_MS || 30_000);
 const RETRYABLE = new Set([408, 429, 500, 502, 503, 504]);
-
-class InputError extends Error {}
-
-function input(name) {
-  return (process.env[`INPUT_${name.toUpperCase()}`] ?? "").trim();
-}
-
-/** Workflow-command escaping (GitHub toolkit's escapeData / escapeProperty). */
-const escapeData = (s) => String(s).replace(/%/g, "%25").replace(/\r/g, "%0D").replace(/\n/g, "%0A");
-const escapeProperty = (s) => escapeData(s).replace(/:/g, "%3A").replace(/,/g, "%2C");
-
-function registryUrl(raw) {
-  if (!raw) throw new InputError("input `registry` is empty: set it to Berth's URL, e.g. https://berth.example.com");
-  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `https://${raw}`;
-  let url;
-  try {
-    url = new URL(withScheme);
-  } catch {
-    throw new InputError(`input \`registry\` is not a URL: "${raw}"`);
-  }
-  if (url.protocol !== "https:" && url.protocol !== "http:") throw new InputError(`input \`registry\` must be an http(s) URL, not "${raw}"`);
-  url.search = "";
-  url.hash = "";
-  return url.toString().replace(/\/+$/, "");
-}
 
 function imageList(raw) {
   const images = raw
@@ -101,18 +76,6 @@ function describeFailure(response, body, text, registry) {
   return `HTTP ${response.status} ${response.statusText}${snippet ? `: ${snippet}` : ""}`;
 }
 
-function setOutputs(outputs) {
-  const file = process.env.GITHUB_OUTPUT;
-  for (const [name, value] of Object.entries(outputs)) {
-    if (file) {
-      const delimiter = `ghadelimiter_${randomBytes(12).toString("hex")}`;
-      appendFileSync(file, `${name}<<${delimiter}\n${value}\n${delimiter}\n`);
-    } else {
-      console.log(`${name}=${value}`);
-    }
-  }
-}
-
 function writeSummary(rows, platform) {
   const file = process.env.GITHUB_STEP_SUMMARY;
   if (!file) return;
@@ -129,11 +92,11 @@ function writeSummary(rows, platform) {
 }
 
 async function main() {
-  const registry = registryUrl(input("registry"));
+  const registry = registryUrl(input("registry")).toString().replace(/\/+$/, "");
   const images = imageList(input("images"));
   const platform = input("platform");
   const token = input("token");
-  if (token && process.env.GITHUB_ACTIONS === "true") console.log(`::add-mask::${token}`);
+  mask(token);
 
   const rows = await Promise.all(
     images.map(async (image) => {

@@ -1,6 +1,7 @@
 // Test-side issuer keys and token signing with WebCrypto (the keys are generated in the test;
 // the local issuer of test/oidc/local-issuer.mjs only serves their public halves).
 import { inject } from "vitest";
+import GITHUB_CLAIMS from "../oidc/github-claims.json";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -77,16 +78,7 @@ export function githubClaims(issuer: string, audience: string, nowSeconds: numbe
   return {
     iss: issuer,
     aud: audience,
-    sub: "repo:berth-test/app:ref:refs/heads/main",
-    repository: "berth-test/app",
-    repository_id: "123456",
-    repository_owner: "berth-test",
-    repository_owner_id: "654321",
-    ref: "refs/heads/main",
-    ref_type: "branch",
-    event_name: "push",
-    workflow_ref: "berth-test/app/.github/workflows/release.yml@refs/heads/main",
-    job_workflow_ref: "berth-test/app/.github/workflows/release.yml@refs/heads/main",
+    ...GITHUB_CLAIMS,
     jti: crypto.randomUUID(),
     nbf: nowSeconds - 300,
     iat: nowSeconds,

@@ -12,6 +12,7 @@ import {
   requireTarget, makeTempDir, buildTestImages, skopeo, dockerRef, uniqueRepo, tryRun, BERTH_URL, BERTH_HOST,
 } from "./harness.mjs";
 import { freePort } from "../../scripts/e2e.mjs";
+import { parseOutputs, runLine } from "./github-action.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const target = process.env.BERTH_E2E_TARGET ?? "wrangler";
@@ -26,23 +27,6 @@ before(async () => {
   await skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", `oci:${images.dir}:app`, dockerRef(repo, "app")]);
   await skopeo(["copy", "--all", "--preserve-digests", "--dest-tls-verify=false", `oci:${images.dir}:multi`, dockerRef(repo, "multi")]);
 });
-
-/** The `run:` command of the composite step in action.yml. */
-function runLine() {
-  const yml = readFileSync(join(ROOT, "action.yml"), "utf8");
-  const match = /^\s+run:\s*(.+)$/m.exec(yml);
-  assert.ok(match, "action.yml has a run: line");
-  return match[1].trim();
-}
-
-/** Outputs written with GitHub's `name<<DELIMITER` convention. */
-function parseOutputs(text) {
-  const outputs = {};
-  const pattern = /^([A-Za-z0-9_-]+)<<(\S+)\n([\s\S]*?)\n\2$/gm;
-  let match;
-  while ((match = pattern.exec(text))) outputs[match[1]] = match[3];
-  return outputs;
-}
 
 /** Runs the action like a runner would; returns {code, stdout, stderr, outputs, summary}. */
 async function runAction(inputs) {
@@ -62,7 +46,7 @@ async function runAction(inputs) {
     INPUT_TOKEN: "",
   };
   for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
-  const r = await tryRun("bash", ["-c", runLine()], { cwd: makeTempDir("berth-action-cwd-"), env, timeoutMs: 60_000 });
+  const r = await tryRun("bash", ["-c", runLine(join(ROOT, "action.yml"))], { cwd: makeTempDir("berth-action-cwd-"), env, timeoutMs: 60_000 });
   return { ...r, outputs: parseOutputs(readFileSync(outputFile, "utf8")), summary: readFileSync(summaryFile, "utf8") };
 }
 

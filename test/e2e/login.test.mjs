@@ -19,6 +19,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { makeTempDir, tryRun, buildTestImages, which, BERTH_URL, BERTH_HOST } from "./harness.mjs";
 import { startLocalIssuer, REQUEST_TOKEN } from "../oidc/local-issuer.mjs";
+import { parseOutputs, runLine } from "./github-action.mjs";
 import { makeSigningCertificate, startTokenServer, TOKEN_ISSUER, TOKEN_SERVICE } from "../upstream/peers/token-server.mjs";
 import { freePort, startRegistry } from "../upstream/peers/registry.mjs";
 
@@ -88,21 +89,6 @@ after(async () => {
   for (const stop of stops.reverse()) await stop().catch(() => {});
 });
 
-/** The `run:` command of the composite step in login/action.yml. */
-function runLine() {
-  const match = /^\s+run:\s*(.+)$/m.exec(readFileSync(join(ROOT, "login", "action.yml"), "utf8"));
-  assert.ok(match, "login/action.yml has a run: line");
-  return match[1].trim();
-}
-
-function parseOutputs(text) {
-  const outputs = {};
-  const pattern = /^([A-Za-z0-9_-]+)<<(\S+)\n([\s\S]*?)\n\2$/gm;
-  let match;
-  while ((match = pattern.exec(text))) outputs[match[1]] = match[3];
-  return outputs;
-}
-
 /**
  * Runs the login step like a runner; `env` adds or overrides variables (undefined removes one).
  * Returns {code, stdout, stderr, outputs, home}. HOME is a fresh directory; so are DOCKER_CONFIG
@@ -138,7 +124,7 @@ async function runLogin(inputs, env = {}) {
     else childEnv[name] = value;
   }
   mkdirSync(full.HOME ?? join(dir, "home"), { recursive: true });
-  const r = await tryRun("env", ["-i", ...Object.entries(childEnv).map(([k, v]) => `${k}=${v}`), "bash", "-c", runLine()], { cwd: dir, timeoutMs: 60_000 });
+  const r = await tryRun("env", ["-i", ...Object.entries(childEnv).map(([k, v]) => `${k}=${v}`), "bash", "-c", runLine(join(ROOT, "login", "action.yml"))], { cwd: dir, timeoutMs: 60_000 });
   return { ...r, outputs: parseOutputs(readFileSync(outputFile, "utf8")), env: full };
 }
 

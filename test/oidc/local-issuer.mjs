@@ -11,26 +11,14 @@
 //        served JWKS until replaced); needs `Authorization: Bearer <requestToken>`
 //   PUT  <issuer>/__claims                           claims merged into the next minted tokens
 import { createSign, generateKeyPairSync, randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 
 export const REQUEST_TOKEN = "local-actions-request-token";
 
-/** Claims of a push to main in berth-test/app, GitHub's shape. */
+/** Claims of a push to main in berth-test/app, GitHub's shape (shared with the vitest tests). */
 export function defaultClaims() {
-  return {
-    sub: "repo:berth-test/app:ref:refs/heads/main",
-    repository: "berth-test/app",
-    repository_id: "123456",
-    repository_owner: "berth-test",
-    repository_owner_id: "654321",
-    ref: "refs/heads/main",
-    ref_type: "branch",
-    event_name: "push",
-    workflow_ref: "berth-test/app/.github/workflows/release.yml@refs/heads/main",
-    job_workflow_ref: "berth-test/app/.github/workflows/release.yml@refs/heads/main",
-    actor: "octocat",
-    run_id: "1",
-  };
+  return JSON.parse(readFileSync(new URL("./github-claims.json", import.meta.url), "utf8"));
 }
 
 /**
