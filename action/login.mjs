@@ -28,7 +28,6 @@ const USERNAME = "github-actions";
 const TIMEOUT_MS = Number(process.env.BERTH_TIMEOUT_MS || 30_000);
 const MAX_BODY_BYTES = 1024 * 1024;
 
-
 /** A GET to Berth; `insecure` accepts a self-signed certificate (local registries only). */
 function get(url, headers, insecure) {
   const target = new URL(url);
@@ -58,8 +57,10 @@ async function requestIdToken(audience) {
     throw new InputError("no GitHub OIDC token available: give the job `permissions: id-token: write` (ACTIONS_ID_TOKEN_REQUEST_URL is unset)");
   }
   mask(requestToken);
-  // GitHub's URL already has a query (api-version); the audience is appended to it.
-  const response = await fetch(`${url}&audience=${encodeURIComponent(audience)}`, {
+  // GitHub's URL already has a query (api-version); the audience is added to it.
+  const tokenUrl = new URL(url);
+  tokenUrl.searchParams.set("audience", audience);
+  const response = await fetch(tokenUrl, {
     headers: { Authorization: `Bearer ${requestToken}`, Accept: "application/json" },
     signal: AbortSignal.timeout(TIMEOUT_MS),
   }).catch((error) => {

@@ -104,8 +104,18 @@ export interface OidcConfig {
   rules: TrustRule[];
 }
 
-/** Returns undefined when OIDC_TRUST is unset or an empty list (OIDC off). */
-export function parseOidcConfig(env: Record<string, unknown>): OidcConfig | undefined {
+const cache = new WeakMap<object, { config: OidcConfig | undefined }>();
+
+/** Returns undefined when OIDC_TRUST is unset or an empty list (OIDC off). Parsed once per env object. */
+export function parseOidcConfig(env: object): OidcConfig | undefined {
+  const cached = cache.get(env);
+  if (cached) return cached.config;
+  const config = readOidcConfig(env as Record<string, unknown>);
+  cache.set(env, { config });
+  return config;
+}
+
+function readOidcConfig(env: Record<string, unknown>): OidcConfig | undefined {
   const entries = readRules(env.OIDC_TRUST);
   if (entries === undefined) return undefined;
   const rules = z.array(TrustRuleSchema).safeParse(entries);

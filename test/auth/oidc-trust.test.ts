@@ -1,4 +1,5 @@
 // GitHub OIDC configuration (OIDC_ISSUER, OIDC_AUDIENCE, OIDC_TRUST) and trust rule matching.
+import { env as workerEnv } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { GITHUB_ISSUER, parseOidcConfig } from "../../src/auth/github-oidc";
 import { grantsFor, type GitHubClaims } from "../../src/auth/oidc-trust";
@@ -9,6 +10,12 @@ const env = (rules: unknown, extra: Record<string, unknown> = {}) => ({ OIDC_AUD
 describe("parseOidcConfig", () => {
   it("is off when OIDC_TRUST is unset, empty or an empty list", () => {
     for (const trust of [undefined, "", "[]", []]) expect(parseOidcConfig({ OIDC_TRUST: trust, OIDC_AUDIENCE: "x" })).toBeUndefined();
+  });
+
+  it("is off in the shipped wrangler.toml, and the parsed result is reused for the same env", () => {
+    expect(parseOidcConfig(workerEnv)).toBeUndefined();
+    const values = env([rule({})]);
+    expect(parseOidcConfig(values)).toBe(parseOidcConfig(values));
   });
 
   it("defaults the issuer to GitHub's and reads ids given as numbers", () => {
