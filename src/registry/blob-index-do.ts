@@ -113,6 +113,11 @@ export class BlobIndexDO extends DurableObject<Env> {
     return location;
   }
 
+  /** Whether `repository` links this blob (a cache fill registers the copy it stored for its repository). */
+  async isLinkedTo(repository: string): Promise<boolean> {
+    return this.sql.exec("SELECT 1 FROM links WHERE repository = ?", repository).toArray().length > 0;
+  }
+
   /** `linked_at` is refreshed by every (re)link: release() refuses links younger than the grace window. */
   private linkRepository(repository: string): void {
     this.sql.exec(

@@ -223,6 +223,27 @@ export class CachedRepository extends StoredRepository implements Repository {
     return { digest, size, body: object.body, range };
   }
 
+  /**
+   * Links a copy stored for another repository (perhaps a hosted push) into this one, once
+   * this repository's own upstream vouches for the blob — otherwise a digest would be a key to
+   * any repository's data. Vouched for: this repository already links it in the index (the
+   * fill that stored it was this repository's), a cached manifest of this repository lists it
+   * (no upstream request), or the upstream answers a HEAD for it. Null when the copy was
+   * deleted in between (the next claim fetches it again).
+   */
+  private async adoptStored(digest: string, size: number): Promise<{ key: string; size: number } | null> {
+    const index = blobIndexStub(this.env, digest);
+    if (!(await index.isLinkedTo(this.name)) && !(await this.state.namesBlob(digest))) {
+      const upstream = await this.client.headBlob(this.target.repository, digest);
+      if (upstream.size !== size) {
+        throw new OciError("UPSTREAM_UNAVAILABLE", `upstream ${this.target.upstream.name} reports ${upstream.size} bytes for blob ${digest}, not ${size}`, { upstream: this.target.upstream.name }, 502);
+      }
+    }
+    const location = await index.linkExisting(digest, this.name);
+    if (location) await this.state.linkBlob(digest, location.size, location.key);
+    return location;
+  }
+
   /** One upstream fetch per uncached blob, however many clients ask at once. */
   private async fill(digest: ParsedDigest, range: ((size: number) => ByteRange | undefined) | undefined): Promise<BlobContent> {
     const index = blobIndexStub(this.env, digest.digest);
@@ -231,11 +252,8 @@ export class CachedRepository extends StoredRepository implements Repository {
       const claim = await index.claimFill(digest.digest);
       if (claim.state === "leader") return this.lead(digest, claim.token, range);
       if (claim.state === "stored") {
-        // Link through the index: it answers null when the copy was deleted in between,
-        // and then the next claim fetches it again.
-        const location = await index.linkExisting(digest.digest, this.name);
+        const location = await this.adoptStored(digest.digest, claim.size);
         if (!location) continue;
-        await this.state.linkBlob(digest.digest, location.size, location.key);
         const wanted = range?.(location.size);
         this.observer.cacheHit(wanted ? wanted.end - wanted.start + 1 : location.size);
         return this.readStored(digest.digest, location.key, location.size, wanted);

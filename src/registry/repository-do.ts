@@ -226,6 +226,11 @@ export class RepositoryDO extends DurableObject<Env> {
     });
   }
 
+  /** Whether a manifest of this repository lists the blob (for a cache: the upstream vouched for it). */
+  async namesBlob(digest: string): Promise<boolean> {
+    return this.sql.exec("SELECT 1 FROM manifest_refs WHERE child = ? AND kind = 'blob' LIMIT 1", digest).toArray().length > 0;
+  }
+
   /** What a cached tag points at and when the upstream last confirmed it. */
   async cachedTag(tag: string): Promise<{ digest: string; validatedAt: number } | null> {
     const digest = tagDigest(this.sql, tag);
