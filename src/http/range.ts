@@ -1,20 +1,22 @@
 import { OciError } from "./errors";
 import type { ByteRange } from "../registry/repository";
 
+/** One byte range: `bytes=a-b`, `a-` or `-n` (the unit is case-insensitive, RFC 9110 §14.1). */
+const SINGLE_RANGE = /^bytes=(\d*)-(\d*)$/i;
+
 /**
  * Parses an RFC 9110 Range header against a blob size: `bytes=a-b`, `a-`,
- * `-n`. An end past the size is clipped. Several ranges are answered with the
- * whole blob (the RFC lets a server ignore Range). Unsatisfiable → 416.
+ * `-n`; an end past the size is clipped. A header that is not one byte range
+ * (`bytes=abc`, `bytes=-`, another unit, several ranges) is ignored, as the
+ * RFC lets a server do: undefined, the whole blob. A range that parses but
+ * selects nothing (start past the end, last before first, `-0`) → 416.
  */
 export function parseRange(header: string | null, size: number): ByteRange | undefined {
-  if (!header) return undefined;
-  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!match) {
-    if (/^bytes=.*,/.test(header.trim())) return undefined;
-    throw unsatisfiable(header, size);
-  }
+  if (header === null) return undefined;
+  const match = SINGLE_RANGE.exec(header.trim());
+  if (!match) return undefined;
   const [, first, last] = match as unknown as [string, string, string];
-  if (first === "" && last === "") throw unsatisfiable(header, size);
+  if (first === "" && last === "") return undefined;
   if (first === "") {
     const suffix = Number(last);
     if (suffix === 0 || size === 0) throw unsatisfiable(header, size);

@@ -14,7 +14,7 @@ import { RequestLog, peers } from "./peers";
 /** The Worker with peer.test as its only upstream (and the default one in mirror mode). */
 function cacheEnv(mirrorMode: boolean): Env {
   const upstreams = [{ name: "peer.test", url: peers().open, allowPrivateAddresses: true, tagTtlSeconds: 3600 }];
-  return { ...env, UPSTREAMS: JSON.stringify(upstreams), DEFAULT_UPSTREAM: "peer.test", MIRROR_MODE: String(mirrorMode) } as Env;
+  return { ...env, UPSTREAMS: JSON.stringify(upstreams), DEFAULT_UPSTREAM: "peer.test", MIRROR_MODE: String(mirrorMode) } as unknown as Env;
 }
 
 async function send(method: string, path: string, options: { mirrorMode?: boolean; headers?: Record<string, string> } = {}): Promise<Response> {

@@ -163,9 +163,16 @@ describe("blob reads", () => {
     ["bytes=100-", 416, "bytes */100", 0],
     ["bytes=500-0", 416, "bytes */100", 0],
     ["bytes=0-1,5-6", 200, null, 100],
+    ["bytes=5-3", 416, "bytes */100", 0],
+    ["bytes=abc", 200, null, 100],
+    ["bytes=-", 200, null, 100],
+    ["items=0-5", 200, null, 100],
   ])("Range %s → %i", async (range, status, contentRange, length) => {
     const data = randomBytes(100, 33);
     const { digest } = await pushBlob("read/range", data);
+    const head = await call("HEAD", `/v2/read/range/blobs/${digest}`, { headers: { Range: range } });
+    expect(head.status).toBe(status);
+    expect(head.headers.get("Content-Range")).toBe(contentRange);
     const res = await call("GET", `/v2/read/range/blobs/${digest}`, { headers: { Range: range } });
     expect(res.status).toBe(status);
     expect(res.headers.get("Content-Range")).toBe(contentRange);
