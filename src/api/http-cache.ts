@@ -4,6 +4,7 @@
 // - About a tag: the tag may move → a short max-age and an ETag derived from
 //   the answer, so clients revalidate with If-None-Match and get 304.
 
+import { ifNoneMatch } from "../http/conditional";
 import { toHex } from "../oci/digest";
 
 export const IMMUTABLE = "public, max-age=31536000, immutable";
@@ -25,16 +26,6 @@ export function digestValidator(digest: string): Validator {
 export async function tagValidator(body: string): Promise<Validator> {
   const hash = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(body));
   return { etag: `"${toHex(hash).slice(0, 32)}"`, cacheControl: TAG_CACHE_CONTROL };
-}
-
-/** RFC 9110 If-None-Match with weak comparison: `*`, or any listed entity tag equal to `etag`. */
-export function ifNoneMatch(request: Request, etag: string): boolean {
-  const header = request.headers.get("If-None-Match");
-  if (header === null) return false;
-  if (header.trim() === "*") return true;
-  const opaque = (tag: string) => tag.trim().replace(/^W\//, "");
-  const wanted = opaque(etag);
-  return header.split(",").some((candidate) => opaque(candidate) === wanted);
 }
 
 /**

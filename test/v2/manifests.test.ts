@@ -145,3 +145,38 @@ describe("manifests", () => {
     expect((await call("DELETE", `/v2/man/inuse/blobs/${image.layers[0]!.digest}`)).status).toBe(202);
   });
 });
+
+describe("conditional manifest and blob requests (If-None-Match, RFC 9110)", () => {
+  it.each(["GET", "HEAD"])("%s: a matching entity tag (strong, weak, in a list, or *) answers 304; another answers 200", async (method) => {
+    const image = await pushImage("man/conditional", "v1", ["conditional layer"]);
+    const layer = image.layers[0]!;
+    for (const [path, etag, length] of [
+      ["/v2/man/conditional/manifests/v1", `"${image.digest}"`, image.bytes.length],
+      [`/v2/man/conditional/manifests/${image.digest}`, `"${image.digest}"`, image.bytes.length],
+      [`/v2/man/conditional/blobs/${layer.digest}`, `"${layer.digest}"`, layer.size],
+    ] as const) {
+      for (const header of [etag, `W/${etag}`, `"other", ${etag}`, `W/"other",W/${etag}`, "*"]) {
+        const response = await call(method, path, { headers: { "If-None-Match": header, Range: "bytes=0-0" } });
+        expect(response.status, `${method} ${path} If-None-Match: ${header}`).toBe(304);
+        expect(response.headers.get("ETag")).toBe(etag);
+        expect(response.headers.get("Docker-Content-Digest")).toBe(etag.slice(1, -1));
+        expect(await response.text()).toBe("");
+      }
+      for (const header of ['"other"', etag.slice(1, -1), `"${etag}`]) {
+        const response = await call(method, path, { headers: { "If-None-Match": header } });
+        expect(response.status, `${method} ${path} If-None-Match: ${header}`).toBe(200);
+        expect(response.headers.get("Content-Length")).toBe(String(length));
+        await response.arrayBuffer();
+      }
+    }
+  });
+
+  it("a 304 needs the content to be there: * on an unknown manifest or blob is 404", async () => {
+    await pushImage("man/conditional-missing", "v1", ["present"]);
+    const missing = await sha256("not pushed");
+    for (const path of ["/v2/man/conditional-missing/manifests/v2", `/v2/man/conditional-missing/blobs/${missing}`]) {
+      const response = await call("GET", path, { headers: { "If-None-Match": "*" } });
+      expect(response.status, path).toBe(404);
+    }
+  });
+});

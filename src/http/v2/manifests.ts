@@ -1,6 +1,7 @@
 import { loadConfig } from "../../config";
 import { looksLikeDigest, parseDigest } from "../../oci/digest";
 import { assertTag } from "../../oci/names";
+import { ifNoneMatch } from "../conditional";
 import { bytesResponse, emptyResponse } from "../responses";
 import { param, readLimited } from "../request";
 import { repositoryOf, repositoryPath, type RoutedRequest } from "./context";
@@ -29,18 +30,22 @@ function warnText(text: string): string {
   return text.replace(/…/g, "...").replace(/[\\"]/g, "\\$&").replace(/[^\x20-\x7e]+/g, " ");
 }
 
+/** 304: the client's copy (If-None-Match, weak comparison) is the manifest this reference names now. */
+function notModified(digest: string): Response {
+  return emptyResponse(304, { ETag: `"${digest}"`, "Docker-Content-Digest": digest });
+}
+
 /** GET and HEAD /v2/<name>/manifests/<reference> */
 export async function getManifest(request: RoutedRequest, env: Env, ctx?: ExecutionContext): Promise<Response> {
   const repository = repositoryOf(request, env, ctx);
   const reference = checkReference(param(request, "reference"));
   if (request.method === "HEAD") {
     const info = await repository.headManifest(reference);
+    if (ifNoneMatch(request, `"${info.digest}"`)) return notModified(info.digest);
     return bytesResponse(null, 200, manifestHeaders(info, info.warning));
   }
   const manifest = await repository.getManifest(reference);
-  if (request.headers.get("If-None-Match") === `"${manifest.digest}"`) {
-    return emptyResponse(304, { ETag: `"${manifest.digest}"`, "Docker-Content-Digest": manifest.digest });
-  }
+  if (ifNoneMatch(request, `"${manifest.digest}"`)) return notModified(manifest.digest);
   return bytesResponse(manifest.bytes, 200, manifestHeaders(manifest, manifest.warning));
 }
 
