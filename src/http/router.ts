@@ -35,19 +35,27 @@ function renderError(error: unknown, request: Request): Response {
   return new OciError("INTERNAL", "internal error; see the Worker logs").toResponse(request.method);
 }
 
-function withRegistryHeaders(response: Response): Response {
-  if (!response.headers.has("Docker-Distribution-API-Version")) {
+/** On every answer: the API version clients look for, and no MIME sniffing of blobs or JSON into HTML. */
+const COMMON_HEADERS: Record<string, string> = { ...API_VERSION, "X-Content-Type-Options": "nosniff" };
+
+function withCommonHeaders(response: Response): Response {
+  const missing = Object.entries(COMMON_HEADERS).filter(([name]) => !response.headers.has(name));
+  if (missing.length === 0) return response;
+  try {
+    for (const [name, value] of missing) response.headers.set(name, value);
+    return response;
+  } catch {
+    // Responses from fetch() or the ASSETS binding have immutable headers.
     const copy = new Response(response.body, response);
-    copy.headers.set("Docker-Distribution-API-Version", "registry/2.0");
+    for (const [name, value] of missing) copy.headers.set(name, value);
     return copy;
   }
-  return response;
 }
 
 const router = Router({
   before: [(_request: Request, env: Env) => void loadConfig(env)],
   catch: renderError,
-  finally: [withRegistryHeaders],
+  finally: [withCommonHeaders],
 });
 
 router
