@@ -98,6 +98,28 @@ test("a blob HEAD answers for the hosted repository; a blob GET reads through th
   assert.deepEqual(await log.summary(), [`open GET /v2/seed/multi/blobs/${short(layer.digest)}`]);
 });
 
+test("a blob of one hosted repository is not read through another un-prefixed name, nor mounted from it", { skip }, async () => {
+  const img = await buildImage({ label: "mirror-private", bigBytes: 64 * 1024 });
+  const owner = freshRepo("mirror-owner");
+  await skopeo(["copy", "--dest-tls-verify=false", `oci:${img.dir}:image`, `docker://${berth.host}/${owner}:v1`]);
+  const other = freshRepo("mirror-other");
+  const thief = freshRepo("mirror-thief");
+  const log = await UpstreamLog.mark();
+  for (const blob of img.blobs) {
+    for (const method of ["GET", "HEAD"]) {
+      const response = await fetchBerth(`/v2/${other}/blobs/${blob.digest}`, { method });
+      assert.equal(response.status, 404, `${method} through the un-prefixed name ${other}`);
+      await response.arrayBuffer();
+    }
+    const mount = await fetchBerth(`/v2/${thief}/blobs/uploads/?mount=${blob.digest}&from=${other}`, { method: "POST" });
+    assert.equal(mount.status, 202, "the mount falls back to an upload");
+    await fetchBerth(new URL(mount.headers.get("location"), berth.url), { method: "DELETE" });
+    assert.equal((await fetchBerth(`/v2/${thief}/blobs/${blob.digest}`, { method: "HEAD" })).status, 404);
+  }
+  const lines = await log.summary(other);
+  assert.deepEqual(lines, img.blobs.map((b) => `open HEAD /v2/${other}/blobs/${short(b.digest)}`), "a GET falls back to the cache, which asks the upstream's word (a HEAD) and gets 404");
+});
+
 test("a name neither hosted nor upstream answers 404 with the upstream's words", { skip }, async () => {
   const response = await fetchBerth(`/v2/${freshRepo("nowhere")}/manifests/v1`, { headers: ACCEPT });
   assert.equal(response.status, 404);

@@ -211,3 +211,32 @@ test("desktop and 360 px screenshots of the image page", async () => {
     assert.deepEqual(errors, []);
   }
 });
+
+test("the UI is served with a Content-Security-Policy that it never trips, and that blocks inline script and framing", async () => {
+  const page = await browser.newPage({ ignoreHTTPSErrors: true });
+  const violations = [];
+  page.on("console", (message) => {
+    if (/Content Security Policy/i.test(message.text())) violations.push(message.text());
+  });
+  const response = await page.goto(`${BERTH_URL}/`);
+  const csp = response.headers()["content-security-policy"] ?? "";
+  assert.match(csp, /script-src 'self'/);
+  assert.match(csp, /frame-ancestors 'none'/);
+  assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+  assert.equal(response.headers()["x-content-type-options"], "nosniff");
+  await page.getByRole("link", { name: repo, exact: true }).click();
+  await page.locator(`tr[data-tag="v1"]`).waitFor();
+  assert.deepEqual(violations, [], "the UI itself needs nothing the policy forbids");
+
+  // An injected inline script does not run under the policy.
+  const ran = await page.evaluate(async () => {
+    const script = document.createElement("script");
+    script.textContent = "window.__injected = true";
+    document.head.append(script);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    return window.__injected === true;
+  });
+  assert.equal(ran, false, "inline script is blocked");
+  assert.ok(violations.length > 0, "and the browser reports the blocked inline script");
+  await page.close();
+});
