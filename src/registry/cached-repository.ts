@@ -142,7 +142,16 @@ export class CachedRepository extends StoredRepository implements Repository {
       this.observer.cacheHit(wanted ? wanted.end - wanted.start + 1 : link.size);
       return this.readStored(digest, link.key, link.size, wanted);
     }
-    return this.fill(parseDigest(digest), range);
+    try {
+      return await this.fill(parseDigest(digest), range);
+    } catch (error) {
+      // One answer whether or not another repository stored the blob (the upstream was asked
+      // with a HEAD or a GET, whose 404s read differently): existence elsewhere must not show.
+      if (error instanceof OciError && error.code === "BLOB_UNKNOWN") {
+        throw new OciError("BLOB_UNKNOWN", `blob ${digest} of ${this.target.repository} not found at upstream ${this.target.upstream.name}`, { upstream: this.target.upstream.name });
+      }
+      throw error;
+    }
   }
 
   // ── writes: a cache is read-only ───────────────────────────────────────

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { handle } from "../../src/http/router";
 import { blobIndexStub } from "../../src/registry/blob-index-do";
 import { repositoryStub } from "../../src/registry/repository-do";
-import { BASE, call, errorCode, pushBlob, randomBytes } from "../helpers";
+import { BASE, call, errorCode, pushBlob, randomBytes, sha256 } from "../helpers";
 import { RequestLog, peers } from "./peers";
 
 /** The Worker with peer.test as its only upstream (and the default one in mirror mode). */
@@ -50,6 +50,17 @@ describe("a blob pushed only to a hosted repository", () => {
       const upstreamRepo = path.split("/").slice(label === "prefixed" ? 3 : 2, -2).join("/");
       const expected = [`open HEAD /v2/${upstreamRepo}/blobs/<digest>`];
       expect(await log.summary(), label).toEqual(label === "mirror mode" ? expected : [...expected, ...expected]);
+    }
+    // The answer reads the same as for a blob stored nowhere: existence elsewhere does not show.
+    const absent = await sha256("never pushed anywhere");
+    for (const method of ["GET", "HEAD"]) {
+      const [stored, nowhere] = await Promise.all(
+        [secret.digest, absent].map(async (digest) => {
+          const response = await send(method, `/v2/peer.test/iso/anything/blobs/${digest}`);
+          return { status: response.status, headers: [...response.headers].filter(([name]) => name !== "content-length"), body: (await response.text()).replace(digest, "<digest>") };
+        }),
+      );
+      expect(stored, method).toEqual(nowhere);
     }
     expect(await linkedTo(secret.digest)).toEqual(["iso/private"]);
     for (const name of ["peer.test/iso/anything", "peer.test/iso/other", "peer.test/iso/mirrored"]) {
