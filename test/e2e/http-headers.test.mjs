@@ -77,7 +77,7 @@ test("If-None-Match answers 304 for manifests and blobs, GET and HEAD, with weak
 });
 
 test("nosniff on every answer; the UI carries a Content-Security-Policy without inline script and forbids framing", { skip }, async () => {
-  for (const path of ["/v2/", `/v2/${repo}/manifests/v1`, `/v2/${repo}/blobs/${image.manifest.layers[0].digest}`, `/v2/${repo}/manifests/missing`, "/api/v1/repositories", "/", "/app.js", "/app.css"]) {
+  for (const path of ["/v2/", `/v2/${repo}/manifests/v1`, `/v2/${repo}/blobs/${image.manifest.layers[0].digest}`, `/v2/${repo}/manifests/missing`, "/api/v1/repositories", "/", "/js/app.js", "/app.css"]) {
     const response = await curl(path);
     assert.equal(response.headers["x-content-type-options"], "nosniff", path);
   }
