@@ -109,7 +109,7 @@ export async function openDockerArchive({ file, ref, index }, { format = "v2s2",
     config: { mediaType: useOci ? MT.ociConfig : MT.dockerConfig, size: configBytes.length, digest: configDigest },
     layers: layers.map((l) => ({ mediaType: layerMediaType(useOci ? "oci" : "v2s2", l.compression), size: l.size, digest: l.digest })),
   };
-  const bytes = Buffer.from(JSON.stringify(manifest, null, 3));
+  const bytes = Buffer.from(JSON.stringify(manifest)); // compact, as skopeo writes it
 
   return {
     name: `docker-archive:${file}${ref ? `:${ref}` : index !== undefined ? `:@${index}` : ""}`,
