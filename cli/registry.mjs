@@ -86,6 +86,11 @@ export class Registry {
     return `Bearer ${token.token}`;
   }
 
+  /** Drops the cached token for `scopes` (the registry refused it: expired or revoked). */
+  forgetToken(scopes) {
+    this.tokens.delete(mergeScopes(scopes).join(" "));
+  }
+
   /** The token flow: GET realm?service=&scope= with Basic credentials (POST with an identity token). */
   async fetchToken(scopes) {
     const { realm, service } = this.challenge.params;
@@ -143,8 +148,9 @@ export class Registry {
       const challenge = this.noteChallenge(response.headers["www-authenticate"]);
       await drain(response);
       if (challenge.scheme === "bearer") {
+        this.forgetToken(wanted);
         wanted = mergeScopes(wanted, challenge.params.scope ?? "");
-        this.tokens.delete(mergeScopes(wanted).join(" "));
+        this.forgetToken(wanted);
       }
     }
   }

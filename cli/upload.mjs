@@ -150,7 +150,10 @@ export async function uploadBlob({ registry, repository, descriptor, source, mou
       }
       readerAt = -1;
       if (!RESUMABLE_STATUSES.has(response.status)) throw await registryError(`uploading ${short} (bytes ${offset}-${offset + length - 1})`, response);
-      if (response.status === 401) registry.noteChallenge(response.headers["www-authenticate"]);
+      if (response.status === 401) {
+        registry.noteChallenge(response.headers["www-authenticate"]);
+        registry.forgetToken(scopes); // expired during a long chunk: fetch a fresh one
+      }
       await drain(response);
       if ((await recover(`HTTP ${response.status}`)) === "mounted") return "mounted";
     }

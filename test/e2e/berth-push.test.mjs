@@ -16,7 +16,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildTestImages, compareLayouts, makeTempDir, readLayout, run, sha256, sha256File, skopeo, tryRun } from "./harness.mjs";
 import { startPushProxy } from "./push-proxy.mjs";
-import { upstreamPeers as peers, upstreamSkip } from "./upstream.mjs";
+import { UpstreamLog, upstreamPeers as peers, upstreamSkip } from "./upstream.mjs";
 import { startWrangler } from "../../scripts/e2e.mjs";
 
 const ROOT = resolve(fileURLToPath(import.meta.url), "..", "..", "..");
@@ -253,6 +253,22 @@ test("token auth: push to and from the token-auth docker-registry with credentia
   assert.equal(copied.digest, images.app.digest);
   const pulled = await pullBack(`${repo}:v1`);
   assert.equal(await compareLayouts(images.dir, pulled.out, images.app.descriptor), 5);
+
+  // Tokens that live one second: every request gets a fresh one, the chunked push still works
+  // (4 MiB chunks into docker-registry, which moves the upload Location after every PATCH).
+  const mark = await UpstreamLog.mark();
+  await fetch(`${peers.tokenServer}/__settings?expires_in=1`);
+  try {
+    const chunked = await berthPush(["--insecure", "--chunk-size", "4MiB", `oci:${images.dir}:big`, `${tokenHost}/${repo}:big`], { env: { DOCKER_CONFIG: dockerConfig } });
+    assertPushed(chunked, "chunked push with short-lived tokens");
+    assert.equal(chunked.digest, big.digest);
+  } finally {
+    await fetch(`${peers.tokenServer}/__settings?expires_in=300`);
+  }
+  const tokens = (await mark.entries(repo)).filter((e) => e.server === "token-server");
+  assert.ok(tokens.length >= 8, `a token per request (${tokens.length} token requests)`);
+  const back = await skopeo(["inspect", "--raw", "--tls-verify=false", "--creds", `${username}:${password}`, `docker://${tokenHost}/${repo}:big`]);
+  assert.equal(sha256(Buffer.from(back.stdout)), big.digest);
 
   const wrong = await berthPush(["--insecure", "--creds", `${username}:wrong`, `oci:${images.dir}:app`, `${tokenHost}/${repo}:v2`]);
   assert.equal(wrong.code, 1);
