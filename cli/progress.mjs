@@ -32,6 +32,7 @@ export class Progress {
 
   plan(descriptors) {
     for (const d of descriptors) this.blobs.set(d.digest, { size: d.size, done: 0, state: "waiting", lastTenth: 0 });
+    this.started = Date.now();
     if (this.tty) this.timer = setInterval(() => this.render(), 250);
   }
 
@@ -62,7 +63,7 @@ export class Progress {
   }
 
   render() {
-    if (!this.tty) return;
+    if (!this.tty || !this.timer) return;
     let total = 0;
     let done = 0;
     let finished = 0;
