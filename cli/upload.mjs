@@ -35,6 +35,9 @@ export function chooseChunkSize(headers, requested) {
 
 const RESUMABLE_STATUSES = new Set([401, 408, 416, 429, 500, 502, 503, 504]);
 
+/** A 413 halves the chunk size (a proxy or plan limit below what the registry advertises), down to this. */
+const SMALLEST_CHUNK_BYTES = 1024 * 1024;
+
 /**
  * Uploads `descriptor` from `source` into `registry`/`repository`.
  * Returns "exists" | "mounted" | "uploaded". `progress(bytesDone)` reports the blob's offset.
@@ -149,6 +152,13 @@ export async function uploadBlob({ registry, repository, descriptor, source, mou
         continue;
       }
       readerAt = -1;
+      if (response.status === 413 && length > SMALLEST_CHUNK_BYTES) {
+        chunkSize = Math.max(SMALLEST_CHUNK_BYTES, Math.floor(length / 2));
+        await drain(response);
+        log(`${short}: a chunk of ${length} bytes was refused as too large (HTTP 413) although the registry allows ${session.chunkSize}; sending ${chunkSize}-byte chunks instead (set MAX_CHUNK_BYTES to the plan's limit)`);
+        if ((await recover("HTTP 413")) === "mounted") return "mounted";
+        continue;
+      }
       if (!RESUMABLE_STATUSES.has(response.status)) throw await registryError(`uploading ${short} (bytes ${offset}-${offset + length - 1})`, response);
       if (response.status === 401) {
         registry.noteChallenge(response.headers["www-authenticate"]);

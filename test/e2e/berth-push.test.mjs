@@ -232,6 +232,24 @@ test("a connection dropped in the middle of a chunk resumes from the registry's 
   }
 });
 
+test("a 413 from something in front of the registry (a plan limit below MAX_CHUNK_BYTES) halves the chunks and the push goes on", { skip }, async () => {
+  const edge = await startPushProxy({ target: berth.url, rejectAbove: 3 * 1024 * 1024 });
+  try {
+    const repo = unique("edge");
+    const result = await berthPush(["--insecure", `oci:${images.dir}:big`, `${edge.host}/${repo}:v1`]);
+    assertPushed(result, "push through a 3 MiB edge");
+    assert.equal(result.digest, big.digest);
+    assert.match(result.stderr, /refused as too large \(HTTP 413\).*sending 2621440-byte chunks instead/);
+    const patches = edge.requests.filter((r) => r.method === "PATCH");
+    assert.ok(patches.some((r) => r.status === 413), "the edge refused a chunk");
+    assert.ok(patches.filter((r) => r.status === 202).every((r) => Number(r.headers["content-length"]) <= 2621440));
+    const pulled = await pullBack(`${repo}:v1`);
+    assert.equal(await compareLayouts(images.dir, pulled.out, big.descriptor), 4);
+  } finally {
+    await edge.close();
+  }
+});
+
 test("token auth: push to and from the token-auth docker-registry with credentials from docker's config.json and podman's auth.json", { skip: skip || upstreamSkip }, async () => {
   const tokenHost = new URL(peers.direct.token).host;
   const { username, password } = peers.credentials;

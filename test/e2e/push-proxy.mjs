@@ -2,12 +2,13 @@
 // method, path, headers and response status, and can drop the connection once in the middle of
 // a chunk: after `cutAfterBytes` bytes of the `cutPatch`-th PATCH body (counting those of at
 // least 2 × that size; default the first) it destroys both the client's connection and the one
-// to the registry (what a flaky network does).
+// to the registry (what a flaky network does). With `rejectAbove` it answers 413 to any body
+// declared larger, before reading it, as Cloudflare's edge does above a plan's limit.
 
 import https from "node:https";
 import { selfSignedCert } from "./harness.mjs";
 
-export async function startPushProxy({ target, cutAfterBytes, cutPatch = 1 } = {}) {
+export async function startPushProxy({ target, cutAfterBytes, cutPatch = 1, rejectAbove } = {}) {
   const { key, cert } = await selfSignedCert();
   const upstream = new URL(target);
   const agent = new https.Agent({ keepAlive: true, rejectUnauthorized: false });
@@ -17,6 +18,13 @@ export async function startPushProxy({ target, cutAfterBytes, cutPatch = 1 } = {
   const server = https.createServer({ key, cert }, (req, res) => {
     const record = { method: req.method, path: req.url, headers: { ...req.headers }, status: 0 };
     requests.push(record);
+    if (rejectAbove && Number(req.headers["content-length"] ?? 0) > rejectAbove) {
+      record.status = 413;
+      res.writeHead(413, { "content-type": "text/html", connection: "close" });
+      res.end("<html><body><h1>413 Request Entity Too Large</h1></body></html>");
+      req.socket.destroySoon?.();
+      return;
+    }
     const up = https.request(
       { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers, agent },
       (ur) => {
