@@ -35,7 +35,10 @@ export function chooseChunkSize(headers, requested) {
 
 const RESUMABLE_STATUSES = new Set([401, 408, 416, 429, 500, 502, 503, 504]);
 
-/** A 413 halves the chunk size (a proxy or plan limit below what the registry advertises), down to this. */
+/**
+ * A 413 on a chunk, or the same chunk failing twice, halves the chunk size (a proxy or plan limit
+ * below what the registry advertises), down to this.
+ */
 const SMALLEST_CHUNK_BYTES = 1024 * 1024;
 
 /**
@@ -111,6 +114,11 @@ export async function uploadBlob({ registry, repository, descriptor, source, mou
     return undefined;
   };
 
+  const shrink = (length, why) => {
+    chunkSize = Math.max(SMALLEST_CHUNK_BYTES, Math.floor(length / 2));
+    log(`${short}: sending ${chunkSize}-byte chunks instead of ${length}-byte ones: ${why}`);
+  };
+
   try {
     while (offset < descriptor.size) {
       const length = Math.min(chunkSize, descriptor.size - offset);
@@ -134,7 +142,11 @@ export async function uploadBlob({ registry, repository, descriptor, source, mou
       } catch (error) {
         readerAt = -1; // the reader's position is no longer known to match the registry's
         if (!(error instanceof NetworkError) && !/source ended/.test(error.message)) throw error;
+        const failedAt = offset;
         if ((await recover(error.message)) === "mounted") return "mounted";
+        // The same chunk broke twice: something on the way may refuse bodies this big and close
+        // the connection before its 413 can be read (no lingering close). Try smaller chunks.
+        if (offset === failedAt && failures >= 2 && length > SMALLEST_CHUNK_BYTES) shrink(length, "it failed twice");
         continue;
       }
       if (response.status === 202) {
@@ -153,9 +165,8 @@ export async function uploadBlob({ registry, repository, descriptor, source, mou
       }
       readerAt = -1;
       if (response.status === 413 && length > SMALLEST_CHUNK_BYTES) {
-        chunkSize = Math.max(SMALLEST_CHUNK_BYTES, Math.floor(length / 2));
         await drain(response);
-        log(`${short}: a chunk of ${length} bytes was refused as too large (HTTP 413) although the registry allows ${session.chunkSize}; sending ${chunkSize}-byte chunks instead (set MAX_CHUNK_BYTES to the plan's limit)`);
+        shrink(length, "it was refused as too large (HTTP 413; is MAX_CHUNK_BYTES above the plan's limit?)");
         if ((await recover("HTTP 413")) === "mounted") return "mounted";
         continue;
       }

@@ -14,8 +14,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildTestImages, compareLayouts, makeTempDir, readLayout, run, sha256, sha256File, skopeo, tryRun } from "./harness.mjs";
-import { startPushProxy } from "./push-proxy.mjs";
+import { buildTestImages, compareLayouts, makeTempDir, readLayout, run, sha256, sha256File, skopeo, startRecordingProxy, tryRun } from "./harness.mjs";
 import { UpstreamLog, upstreamPeers as peers, upstreamSkip } from "./upstream.mjs";
 import { startWrangler } from "../../scripts/e2e.mjs";
 
@@ -34,7 +33,7 @@ let bigSize; // its layer's size (the tar around the file)
 before(async () => {
   if (skip) return console.error(`\n*** SKIPPING berth push tests: ${skip} ***\n`);
   berth = await startWrangler({ workDir: makeTempDir("berth-push-"), extraArgs: ["--var", `MAX_CHUNK_BYTES:${LIMIT}`] });
-  proxy = await startPushProxy({ target: berth.url });
+  proxy = await startRecordingProxy({ target: berth.url });
   images = await buildTestImages(makeTempDir("berth-push-layout-"));
   const layer = await images.layout.addLayer([{ path: "opt/big.bin", content: randomBytes(BIG) }], { compress: false });
   bigSize = layer.descriptor.size;
@@ -209,7 +208,7 @@ test("berth push between two repositories of the same registry mounts every blob
 });
 
 test("a connection dropped in the middle of a chunk resumes from the registry's Range and the blob is exact", { skip }, async () => {
-  const cutting = await startPushProxy({ target: berth.url, cutAfterBytes: 2 * 1024 * 1024, cutPatch: 2 });
+  const cutting = await startRecordingProxy({ target: berth.url, cutAfterBytes: 2 * 1024 * 1024, cutPatch: 2 });
   try {
     const repo = unique("resume");
     const result = await berthPush(["--insecure", "--jobs", "1", `oci:${images.dir}:big`, `${cutting.host}/${repo}:v1`]);
@@ -233,13 +232,15 @@ test("a connection dropped in the middle of a chunk resumes from the registry's 
 });
 
 test("a 413 from something in front of the registry (a plan limit below MAX_CHUNK_BYTES) halves the chunks and the push goes on", { skip }, async () => {
-  const edge = await startPushProxy({ target: berth.url, rejectAbove: 3 * 1024 * 1024 });
+  const edge = await startRecordingProxy({ target: berth.url, rejectAbove: 3 * 1024 * 1024 });
   try {
     const repo = unique("edge");
     const result = await berthPush(["--insecure", `oci:${images.dir}:big`, `${edge.host}/${repo}:v1`]);
     assertPushed(result, "push through a 3 MiB edge");
     assert.equal(result.digest, big.digest);
-    assert.match(result.stderr, /refused as too large \(HTTP 413\).*sending 2621440-byte chunks instead/);
+    // the 413 is seen, or lost when the edge closes the connection while the chunk is still
+    // being sent (as Node's server does); either way the chunks get smaller
+    assert.match(result.stderr, /sending 2621440-byte chunks instead of 5242880-byte ones/);
     const patches = edge.requests.filter((r) => r.method === "PATCH");
     assert.ok(patches.some((r) => r.status === 413), "the edge refused a chunk");
     assert.ok(patches.filter((r) => r.status === 202).every((r) => Number(r.headers["content-length"]) <= 2621440));
