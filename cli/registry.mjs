@@ -71,9 +71,12 @@ export class Registry {
     return new URL(path, this.base + "/").toString();
   }
 
-  /** The Authorization header for a request needing `scopes` (a token is fetched or renewed if needed). */
-  async authorization(scopes) {
-    if (!this.challenge) return undefined;
+  /**
+   * The Authorization header for a request to `url` needing `scopes` (a token is fetched or
+   * renewed if needed); none for another host (a Location pointing elsewhere gets no credentials).
+   */
+  async authorization(scopes, url = this.base) {
+    if (!this.challenge || new URL(url).host !== new URL(this.base).host) return undefined;
     if (this.challenge.scheme === "basic") {
       if (!this.credentials?.password) throw new RegistryError(`${this.host} requires a login: use --creds user:password or log in with docker/podman/skopeo`, { status: 401 });
       return "Basic " + Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString("base64");
@@ -136,9 +139,10 @@ export class Registry {
   async request(method, path, { headers = {}, body, scopes = [] } = {}) {
     let wanted = scopes;
     for (let attempt = 0; ; attempt++) {
-      const authorization = await this.authorization(wanted);
+      const url = this.url(path);
+      const authorization = await this.authorization(wanted, url);
       const response = await send({
-        url: this.url(path),
+        url,
         method,
         headers: authorization ? { ...headers, Authorization: authorization } : headers,
         body,

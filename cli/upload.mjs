@@ -88,22 +88,29 @@ export async function uploadBlob({ registry, repository, descriptor, source, mou
   let failures = 0;
   let restarts = 0;
 
-  // After a failure: how much the registry holds (a lost session starts over, once).
-  const recover = async (reason) => {
+  const startOver = async (why) => {
+    restarts += 1;
+    log(`${short}: ${why}; starting the upload over`);
+    session = await start();
+    if (session.mounted) return "mounted";
+    ({ location, chunkSize } = session);
+    offset = 0;
+    return undefined;
+  };
+
+  // After a failure: how much the registry holds. A lost session starts over (once), and so
+  // does one still refusing chunks with 416 after three tries (a registry that did not notice the
+  // dropped chunk and keeps the session locked).
+  let refusals = 0;
+  const recover = async (reason, status) => {
     failures += 1;
     if (failures > retries) throw new RegistryError(`uploading ${short}: ${reason}; gave up after ${retries} retries`);
+    refusals = status === 416 ? refusals + 1 : 0;
+    if (refusals >= 3 && restarts === 0) return startOver(`the registry refused ${refusals} chunks in a row (HTTP 416)`);
     await sleep(backoffMs(failures));
     const response = await registry.call("GET", location, { scopes });
     await drain(response);
-    if (response.status === 404 && restarts === 0) {
-      restarts += 1;
-      log(`${short}: ${reason}; the registry lost the upload session, starting over`);
-      session = await start();
-      if (session.mounted) return "mounted";
-      ({ location, chunkSize } = session);
-      offset = 0;
-      return undefined;
-    }
+    if (response.status === 404 && restarts === 0) return startOver(`${reason}; the registry lost the upload session`);
     if (response.status !== 204 && response.status !== 200) throw await registryError(`uploading ${short}: ${reason}; then the upload status`, response);
     const received = receivedFromRange(response.headers.range);
     if (received === undefined || received > descriptor.size) throw new RegistryError(`uploading ${short}: ${reason}; the registry reports an unusable Range "${response.headers.range}"`);
@@ -129,7 +136,7 @@ export async function uploadBlob({ registry, repository, descriptor, source, mou
       }
       let response;
       try {
-        const authorization = await registry.authorization(scopes);
+        const authorization = await registry.authorization(scopes, location);
         let sent = 0;
         response = await sendChunk(registry, location, authorization, offset, length, async (write) => {
           await reader.take(length, async (piece) => {
@@ -176,7 +183,7 @@ export async function uploadBlob({ registry, repository, descriptor, source, mou
         registry.forgetToken(scopes); // expired during a long chunk: fetch a fresh one
       }
       await drain(response);
-      if ((await recover(`HTTP ${response.status}`)) === "mounted") return "mounted";
+      if ((await recover(`HTTP ${response.status}`, response.status)) === "mounted") return "mounted";
     }
   } finally {
     await reader?.close();

@@ -98,7 +98,7 @@ function assertChunked(repo, size) {
 /** skopeo copy (--all) back into a fresh OCI layout, digests preserved. */
 async function pullBack(ref, { all = false } = {}) {
   const out = makeTempDir("berth-push-pull-");
-  await skopeo(["copy", ...(all ? ["--all"] : []), "--preserve-digests", "--src-tls-verify=false", `docker://${berth.host}/${ref}`, `oci:${out}:pulled`]);
+  await skopeo(["copy", ...(all ? ["--all"] : []), "--preserve-digests", "--src-tls-verify=false", `docker://${berth.host}/${ref}`, `oci:${out}:pulled`], { timeoutMs: 120_000 });
   return { out, descriptor: (await readLayout(out)).refs.get("pulled") };
 }
 
