@@ -73,12 +73,12 @@ export async function indexTar(path) {
       const { bytesRead } = await file.read(header, 0, BLOCK, pos);
       if (bytesRead < BLOCK) break;
       if (header.every((b) => b === 0)) break;
-      if (!checksumOk(header)) throw new Error(`${path}: not a tar archive (bad header checksum at byte ${pos}${pos === 0 ? "; a compressed archive? decompress it first" : ""})`);
+      if (!checksumOk(header)) throw new Error(`not a tar archive (bad header checksum at byte ${pos}${pos === 0 ? "; a compressed archive? decompress it first" : ""})`);
       const type = String.fromCharCode(header[156] || 0x30);
       let size = parseSize(header);
       const dataOffset = pos + BLOCK;
       const readData = async () => {
-        if (size > MAX_META_BYTES) throw new Error(`${path}: tar metadata entry of ${size} bytes`);
+        if (size > MAX_META_BYTES) throw new Error(`tar metadata entry of ${size} bytes`);
         const data = Buffer.alloc(size);
         await file.read(data, 0, size, dataOffset);
         return data;
