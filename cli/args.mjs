@@ -14,6 +14,7 @@ resuming a chunk after a dropped connection. Prints the pushed digest on stdout.
 
 Sources (skopeo's names):
   oci:<dir>[:<ref>]                 an OCI image layout
+  oci-archive:<file>[:<ref>]        the same in a tar ("podman save --format oci-archive")
   docker-archive:<file>[:<ref>]     a "docker save" / "podman save" tarball (:@<n> picks by position)
   docker://<host>/<repo>[:<tag>|@<digest>]   an image in a registry
 Destination: [docker://]<host>/<repo>[:<tag>|@<digest>] (tag defaults to latest)

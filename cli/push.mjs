@@ -30,7 +30,7 @@ function platformMatches(wanted, offered = {}) {
 }
 
 async function openSource(spec, options) {
-  if (spec.kind === "oci") return openOciLayout(spec);
+  if (spec.kind === "oci" || spec.kind === "oci-archive") return openOciLayout(spec);
   if (spec.kind === "docker-archive") return openDockerArchive(spec, options);
   const credentials = options.srcCreds ?? findCredentials(spec.image.host, spec.image.repository, { authfile: options.authfile });
   return openRegistrySource(spec, { ...options, insecure: options.srcInsecure, credentials });

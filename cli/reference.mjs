@@ -55,6 +55,7 @@ function splitPath(text) {
 /**
  * A source in skopeo's syntax:
  *   oci:<dir>[:<ref>]                      → { kind: "oci", dir, ref? }
+ *   oci-archive:<file>[:<ref>]             → { kind: "oci-archive", file, ref? }
  *   docker-archive:<file>[:<ref>|:@<n>]    → { kind: "docker-archive", file, ref?, index? }
  *   docker://<image>                       → { kind: "docker", image }
  */
@@ -64,6 +65,11 @@ export function parseSource(text) {
     const [dir, ref] = splitPath(text.slice(4));
     if (!dir) throw new UsageError(`"${text}": oci: needs a directory (oci:<dir>[:<ref>])`);
     return { kind: "oci", dir, ref };
+  }
+  if (text.startsWith("oci-archive:")) {
+    const [file, ref] = splitPath(text.slice("oci-archive:".length));
+    if (!file) throw new UsageError(`"${text}": oci-archive: needs a file (oci-archive:<file>[:<ref>])`);
+    return { kind: "oci-archive", file, ref };
   }
   if (text.startsWith("docker-archive:")) {
     const [file, suffix] = splitPath(text.slice("docker-archive:".length));
@@ -75,7 +81,7 @@ export function parseSource(text) {
     }
     return { kind: "docker-archive", file, ref: suffix };
   }
-  throw new UsageError(`unsupported source "${text}": use oci:<dir>[:<ref>], docker-archive:<file>[:<ref>] or docker://<image>`);
+  throw new UsageError(`unsupported source "${text}": use oci:<dir>[:<ref>], oci-archive:<file>[:<ref>], docker-archive:<file>[:<ref>] or docker://<image>`);
 }
 
 /** The destination: `[docker://]<host>/<repo>[:<tag>|@<digest>]`; no tag means latest. */

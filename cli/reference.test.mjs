@@ -26,11 +26,12 @@ test("bad names, tags and digests are usage errors", () => {
 test("sources use skopeo's transports; the first colon ends a path", () => {
   assert.deepEqual(parseSource("oci:./layout:app"), { kind: "oci", dir: "./layout", ref: "app" });
   assert.deepEqual(parseSource("oci:/tmp/x"), { kind: "oci", dir: "/tmp/x", ref: undefined });
+  assert.deepEqual(parseSource("oci-archive:img.tar:app"), { kind: "oci-archive", file: "img.tar", ref: "app" });
   assert.deepEqual(parseSource("docker-archive:img.tar"), { kind: "docker-archive", file: "img.tar", ref: undefined });
   assert.deepEqual(parseSource("docker-archive:img.tar:team/app:v1"), { kind: "docker-archive", file: "img.tar", ref: "team/app:v1" });
   assert.deepEqual(parseSource("docker-archive:img.tar:@1"), { kind: "docker-archive", file: "img.tar", index: 1 });
   assert.equal(parseSource("docker://ghcr.io/org/app:v1").image.repository, "org/app");
-  for (const text of ["dir:/x", "containers-storage:x", "oci:", "docker-archive::x", "docker-archive:f:@x"]) {
+  for (const text of ["dir:/x", "containers-storage:x", "oci:", "oci-archive:", "docker-archive::x", "docker-archive:f:@x"]) {
     assert.throws(() => parseSource(text), { name: "UsageError" }, text);
   }
 });

@@ -1,73 +1,104 @@
-// Source `oci:<dir>[:<ref>]`: an OCI image layout (index.json + blobs/<alg>/<hex>), the image
-// named by `org.opencontainers.image.ref.name` (or the only one when no ref is given).
+// Sources `oci:<dir>[:<ref>]` and `oci-archive:<file>[:<ref>]`: an OCI image layout (index.json +
+// blobs/<alg>/<hex>) in a directory or in a tar (`podman save --format oci-archive`, read in place
+// through its tar index); the image named by `org.opencontainers.image.ref.name`, or the only one.
 
 import { createReadStream } from "node:fs";
-import { readFile, stat } from "node:fs/promises";
+import { open, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { verifyDigest } from "../digest.mjs";
 import { UsageError } from "../errors.mjs";
+import { indexTar, resolveEntry } from "../tar-index.mjs";
 
 const REF_NAME = "org.opencontainers.image.ref.name";
 const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
 
-export async function openOciLayout({ dir, ref }) {
+/** A layout's files in a directory: size(path) (undefined when missing), read(path), stream(path, offset). */
+function directoryFiles(dir) {
+  return {
+    size: (path) => stat(join(dir, path)).then((s) => s.size, () => undefined),
+    read: (path) => readFile(join(dir, path)),
+    stream: (path, offset) => createReadStream(join(dir, path), { start: offset, highWaterMark: 1 << 20 }),
+  };
+}
+
+/** The same, for a layout packed in a tar file. */
+async function archiveFiles(file) {
+  const entries = await indexTar(file);
+  const entry = (path) => resolveEntry(entries, path);
+  return {
+    size: async (path) => entry(path)?.size,
+    async read(path) {
+      const found = entry(path);
+      if (!found) throw Object.assign(new Error(`${path} is not in the archive`), { code: "ENOENT" });
+      const handle = await open(file, "r");
+      try {
+        const bytes = Buffer.alloc(found.size);
+        await handle.read(bytes, 0, found.size, found.offset);
+        return bytes;
+      } finally {
+        await handle.close();
+      }
+    },
+    stream: (path, offset) => {
+      const found = entry(path);
+      return createReadStream(file, { start: found.offset + offset, end: found.offset + found.size - 1, highWaterMark: 1 << 20 });
+    },
+  };
+}
+
+export async function openOciLayout({ dir, file, ref }) {
+  const name = dir !== undefined ? `oci:${dir}` : `oci-archive:${file}`;
+  let files;
   let index;
   try {
-    index = JSON.parse(await readFile(join(dir, "index.json"), "utf8"));
+    files = dir !== undefined ? directoryFiles(dir) : await archiveFiles(file);
+    index = JSON.parse((await files.read("index.json")).toString("utf8"));
   } catch (error) {
-    throw new UsageError(`oci:${dir}: not an OCI image layout (${error.code === "ENOENT" ? "no index.json" : error.message})`);
+    throw new UsageError(`${name}: not an OCI image layout (${error.code === "ENOENT" ? "no index.json" : error.message})`);
   }
   const entries = index.manifests ?? [];
+  const names = () => entries.map((m) => m.annotations?.[REF_NAME]).filter(Boolean).join(", ");
   let chosen;
   if (ref) {
     chosen = entries.find((m) => m.annotations?.[REF_NAME] === ref);
-    if (!chosen) {
-      const names = entries.map((m) => m.annotations?.[REF_NAME]).filter(Boolean);
-      throw new UsageError(`oci:${dir}: no image named "${ref}" (the layout has: ${names.join(", ") || "no named images"})`);
-    }
+    if (!chosen) throw new UsageError(`${name}: no image named "${ref}" (the layout has: ${names() || "no named images"})`);
   } else if (entries.length === 1) {
     chosen = entries[0];
   } else {
-    const names = entries.map((m) => m.annotations?.[REF_NAME]).filter(Boolean);
-    throw new UsageError(`oci:${dir} holds ${entries.length} images: name one, oci:${dir}:<ref> (${names.join(", ")})`);
+    throw new UsageError(`${name} holds ${entries.length} images: name one, ${name}:<ref> (${names()})`);
   }
 
   const blobPath = (digest) => {
     const [algorithm, hex] = digest.split(":");
-    if (!/^[a-z0-9]+$/.test(algorithm ?? "") || !/^[a-f0-9]+$/.test(hex ?? "")) throw new Error(`oci:${dir}: invalid digest ${digest}`);
-    return join(dir, "blobs", algorithm, hex);
+    if (!/^[a-z0-9]+$/.test(algorithm ?? "") || !/^[a-f0-9]+$/.test(hex ?? "")) throw new Error(`${name}: invalid digest ${digest}`);
+    return `blobs/${algorithm}/${hex}`;
   };
 
   const readManifest = async (descriptor) => {
     const path = blobPath(descriptor.digest);
-    const { size } = await stat(path).catch(() => {
-      throw new Error(`oci:${dir}: manifest ${descriptor.digest} is missing from blobs/`);
-    });
-    if (size > MAX_MANIFEST_BYTES) throw new Error(`oci:${dir}: manifest ${descriptor.digest} is ${size} bytes`);
-    const bytes = await readFile(path);
-    verifyDigest(bytes, descriptor.digest, `oci:${dir} manifest`);
+    const size = await files.size(path);
+    if (size === undefined) throw new Error(`${name}: manifest ${descriptor.digest} is missing from blobs/`);
+    if (size > MAX_MANIFEST_BYTES) throw new Error(`${name}: manifest ${descriptor.digest} is ${size} bytes`);
+    const bytes = await files.read(path);
+    verifyDigest(bytes, descriptor.digest, `${name} manifest`);
     return bytes;
   };
 
   return {
-    name: `oci:${dir}${ref ? `:${ref}` : ""}`,
+    name: `${name}${ref ? `:${ref}` : ""}`,
     async root() {
       return { bytes: await readManifest(chosen), mediaType: chosen.mediaType, digest: chosen.digest };
     },
     manifest: readManifest,
     async has(descriptor) {
-      return stat(blobPath(descriptor.digest)).then(
-        () => true,
-        () => false,
-      );
+      return (await files.size(blobPath(descriptor.digest))) !== undefined;
     },
     async open(descriptor, offset) {
       const path = blobPath(descriptor.digest);
-      const { size } = await stat(path).catch(() => {
-        throw new Error(`oci:${dir}: blob ${descriptor.digest} is missing from blobs/`);
-      });
-      if (size !== descriptor.size) throw new Error(`oci:${dir}: blob ${descriptor.digest} has ${size} bytes, its descriptor says ${descriptor.size}`);
-      return createReadStream(path, { start: offset, highWaterMark: 1 << 20 });
+      const size = await files.size(path);
+      if (size === undefined) throw new Error(`${name}: blob ${descriptor.digest} is missing from blobs/`);
+      if (size !== descriptor.size) throw new Error(`${name}: blob ${descriptor.digest} has ${size} bytes, its descriptor says ${descriptor.size}`);
+      return files.stream(path, offset);
     },
   };
 }

@@ -1,11 +1,12 @@
 // `berth push` (bin/berth.mjs) against a wrangler dev whose MAX_CHUNK_BYTES is a few MiB, so a
-// 13 MiB layer needs three chunks: an OCI layout, a docker archive (written by skopeo) and a
-// multi-arch index are pushed through a recording proxy (every PATCH within the limit, Content-
-// Range contiguous), then pulled back by skopeo and compared blob by blob. Also: a docker://
-// source in a docker-registry peer, a same-registry source (cross-repository mounts), a
-// connection dropped in the middle of a chunk (resumed from the registry's Range), the token
-// flow against the token-auth docker-registry peer (credentials from docker's config.json and
-// podman's auth.json), and clear failures.
+// 13 MiB layer needs three chunks. An OCI layout, an OCI archive and a docker archive (both
+// written by skopeo) and a multi-arch index are pushed through a recording proxy (every PATCH
+// within the limit, Content-Range contiguous), then pulled back by skopeo and compared blob by
+// blob. Also: a docker:// source in a docker-registry peer, a same-registry source (cross-
+// repository mounts), a connection dropped in the middle of a chunk (resumed from the registry's
+// Range), a 413 edge in front of the registry, the token flow against the token-auth
+// docker-registry peer (credentials from docker's config.json and podman's auth.json), and
+// clear failures.
 // Starts its own wrangler dev (it needs its own MAX_CHUNK_BYTES); runs only with --target=wrangler.
 
 import { test, before, after } from "node:test";
@@ -143,6 +144,17 @@ test("berth push of a multi-arch index pushes every platform, then the index", {
   const one = await berthPush(["--insecure", "--platform", "linux/arm64", `oci:${images.dir}:multi`, `${proxy.host}/${repo}:arm64`]);
   assertPushed(one, "--platform push");
   assert.equal(one.digest, images.platforms.arm64.digest);
+});
+
+test("berth push oci-archive:<file> (podman save --format oci-archive) reads the layout inside the tar in place", { skip }, async () => {
+  const archive = join(makeTempDir("berth-push-oci-archive-"), "multi.tar");
+  await skopeo(["copy", "--all", "--preserve-digests", `oci:${images.dir}:multi`, `oci-archive:${archive}:multi`]);
+  const repo = unique("oci-archive");
+  const result = await berthPush(["--insecure", `oci-archive:${archive}`, `${proxy.host}/${repo}:v1`]);
+  assertPushed(result, "push");
+  assert.equal(result.digest, images.multi.digest);
+  const pulled = await pullBack(`${repo}:v1`, { all: true });
+  assert.equal(await compareLayouts(images.dir, pulled.out, images.multi.descriptor), 11);
 });
 
 test("berth push docker-archive:<file> (written by skopeo) pushes the archive's bytes as a schema 2 image", { skip }, async () => {
