@@ -2,6 +2,7 @@
 // over the contents: a docker-archive's layers are then read in place, never extracted and never
 // held in memory. Understands ustar (with prefix), GNU long names and pax path/size records.
 
+import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 
 const BLOCK = 512;
@@ -123,4 +124,42 @@ export function resolveEntry(entries, name) {
     current = parts.join("/");
   }
   return undefined;
+}
+
+/** Reads `length` bytes at `offset` of a file. */
+async function readAt(path, offset, length) {
+  const handle = await open(path, "r");
+  try {
+    const bytes = Buffer.alloc(length);
+    await handle.read(bytes, 0, length, offset);
+    return bytes;
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * The files of a tar archive, read in place: entry(path) (links followed; undefined when
+ * missing), size(path), read(path[, length]) (the first `length` bytes), stream(path, offset).
+ */
+export async function tarFiles(file) {
+  const entries = await indexTar(file);
+  const entry = (path) => resolveEntry(entries, path);
+  const found = (path) => {
+    const e = entry(path);
+    if (!e) throw Object.assign(new Error(`${path} is not in the archive`), { code: "ENOENT" });
+    return e;
+  };
+  return {
+    entry,
+    size: async (path) => entry(path)?.size,
+    async read(path, length) {
+      const e = found(path);
+      return readAt(file, e.offset, Math.min(length ?? e.size, e.size));
+    },
+    stream(path, offset) {
+      const e = found(path);
+      return createReadStream(file, { start: e.offset + offset, end: e.offset + e.size - 1, highWaterMark: 1 << 20 });
+    },
+  };
 }

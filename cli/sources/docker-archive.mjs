@@ -9,25 +9,12 @@
 // The manifest is Docker schema 2 (what skopeo writes from a docker archive), or OCI with
 // --format oci (also chosen automatically for zstd layers, which schema 2 cannot describe).
 
-import { createReadStream } from "node:fs";
-import { open } from "node:fs/promises";
 import { digestFileRange, digestOf } from "../digest.mjs";
 import { UsageError } from "../errors.mjs";
 import { MT } from "../media-types.mjs";
-import { indexTar, resolveEntry } from "../tar-index.mjs";
+import { tarFiles } from "../tar-index.mjs";
 
 const CONTENT_ADDRESSED = /^blobs\/sha256\/([a-f0-9]{64})$/;
-
-async function readRange(path, offset, length) {
-  const file = await open(path, "r");
-  try {
-    const bytes = Buffer.alloc(length);
-    await file.read(bytes, 0, length, offset);
-    return bytes;
-  } finally {
-    await file.close();
-  }
-}
 
 /** Compression of a layer from its first bytes. */
 export function sniffCompression(head) {
@@ -60,21 +47,20 @@ function chooseImage(images, { file, ref, index }) {
 }
 
 export async function openDockerArchive({ file, ref, index }, { format = "v2s2", log = () => {} } = {}) {
-  let entries;
+  let archive;
   try {
-    entries = await indexTar(file);
+    archive = await tarFiles(file);
   } catch (error) {
     throw new UsageError(`docker-archive:${file}: ${error.code === "ENOENT" ? "no such file" : error.message}`);
   }
   const entryOf = (name, what) => {
-    const entry = resolveEntry(entries, name);
+    const entry = archive.entry(name);
     if (!entry) throw new Error(`docker-archive:${file}: ${what} "${name}" is not in the archive`);
     return entry;
   };
-  const manifestEntry = entryOf("manifest.json", "manifest.json");
   let images;
   try {
-    images = JSON.parse((await readRange(file, manifestEntry.offset, manifestEntry.size)).toString("utf8"));
+    images = JSON.parse((await archive.read(entryOf("manifest.json", "manifest.json").name)).toString("utf8"));
     if (!Array.isArray(images) || images.length === 0) throw new Error("no images listed");
   } catch (error) {
     throw new Error(`docker-archive:${file}: manifest.json is not a docker-archive manifest (${error.message})`);
@@ -82,7 +68,7 @@ export async function openDockerArchive({ file, ref, index }, { format = "v2s2",
   const image = chooseImage(images, { file, ref, index });
 
   const configEntry = entryOf(image.Config, "config");
-  const configBytes = await readRange(file, configEntry.offset, configEntry.size);
+  const configBytes = await archive.read(configEntry.name);
   const configDigest = digestOf(configBytes);
 
   // Where each blob lies in the archive, by digest.
@@ -98,7 +84,7 @@ export async function openDockerArchive({ file, ref, index }, { format = "v2s2",
       log(`hashing layer ${name} (${entry.size} bytes)`);
       digest = await digestFileRange(file, entry.offset, entry.size);
     }
-    const compression = sniffCompression(await readRange(file, entry.offset, Math.min(4, entry.size)));
+    const compression = sniffCompression(await archive.read(entry.name, 4));
     places.set(digest, entry);
     layers.push({ digest, size: entry.size, compression });
   }
@@ -125,7 +111,7 @@ export async function openDockerArchive({ file, ref, index }, { format = "v2s2",
     async open(descriptor, offset) {
       const place = places.get(descriptor.digest);
       if (!place) throw new Error(`docker-archive:${file} has no blob ${descriptor.digest}`);
-      return createReadStream(file, { start: place.offset + offset, end: place.offset + place.size - 1, highWaterMark: 1 << 20 });
+      return archive.stream(place.name, offset);
     },
   };
 }

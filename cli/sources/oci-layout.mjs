@@ -3,11 +3,11 @@
 // through its tar index); the image named by `org.opencontainers.image.ref.name`, or the only one.
 
 import { createReadStream } from "node:fs";
-import { open, readFile, stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { verifyDigest } from "../digest.mjs";
 import { UsageError } from "../errors.mjs";
-import { indexTar, resolveEntry } from "../tar-index.mjs";
+import { tarFiles } from "../tar-index.mjs";
 
 const REF_NAME = "org.opencontainers.image.ref.name";
 const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
@@ -21,37 +21,12 @@ function directoryFiles(dir) {
   };
 }
 
-/** The same, for a layout packed in a tar file. */
-async function archiveFiles(file) {
-  const entries = await indexTar(file);
-  const entry = (path) => resolveEntry(entries, path);
-  return {
-    size: async (path) => entry(path)?.size,
-    async read(path) {
-      const found = entry(path);
-      if (!found) throw Object.assign(new Error(`${path} is not in the archive`), { code: "ENOENT" });
-      const handle = await open(file, "r");
-      try {
-        const bytes = Buffer.alloc(found.size);
-        await handle.read(bytes, 0, found.size, found.offset);
-        return bytes;
-      } finally {
-        await handle.close();
-      }
-    },
-    stream: (path, offset) => {
-      const found = entry(path);
-      return createReadStream(file, { start: found.offset + offset, end: found.offset + found.size - 1, highWaterMark: 1 << 20 });
-    },
-  };
-}
-
 export async function openOciLayout({ dir, file, ref }) {
   const name = dir !== undefined ? `oci:${dir}` : `oci-archive:${file}`;
   let files;
   let index;
   try {
-    files = dir !== undefined ? directoryFiles(dir) : await archiveFiles(file);
+    files = dir !== undefined ? directoryFiles(dir) : await tarFiles(file);
     index = JSON.parse((await files.read("index.json")).toString("utf8"));
   } catch (error) {
     throw new UsageError(`${name}: not an OCI image layout (${error.code === "ENOENT" ? "no index.json" : error.message})`);
