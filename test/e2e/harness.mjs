@@ -655,7 +655,8 @@ export function dockerRef(repo, tagOrDigest) {
 
 // ---------------------------------------------------------------------------
 // Recording proxy: an https server on 127.0.0.1 that forwards every request to the registry
-// and records method, path and headers — to check what a real client actually sent.
+// and records method, path, headers and the answer — to check what a real client actually sent —
+// and can inject the faults of a real network in front of a registry.
 
 let certCache = null;
 
@@ -674,30 +675,65 @@ export async function selfSignedCert() {
 }
 
 /**
- * Start a recording proxy in front of BERTH_URL. The Host header is forwarded unchanged, so a
- * registry that builds absolute Locations from it keeps the client on the proxy.
- * Returns {host, url, requests: [{method, path, headers}], close()}.
+ * Start a recording proxy in front of `target` (default BERTH_URL). The Host header is forwarded
+ * unchanged, so a registry that builds absolute Locations from it keeps the client on the proxy.
+ * Faults (off by default):
+ * - cutAfterBytes / cutPatch: once, after `cutAfterBytes` bytes of the `cutPatch`-th PATCH whose
+ *   body is at least twice that (default the first), destroy both the client's connection and the
+ *   one to the registry — a connection dropped in the middle of a chunk;
+ * - rejectAbove: answer 413 to any body declared larger, before reading it, as Cloudflare's edge
+ *   does above a plan's limit.
+ * Returns {host, url, requests: [{method, path, headers, status, responseHeaders, cut?}], close()}.
  */
-export async function startRecordingProxy() {
-  requireTarget();
+export async function startRecordingProxy({ target = BERTH_URL, cutAfterBytes, cutPatch = 1, rejectAbove } = {}) {
+  if (!target) requireTarget();
   const https = await import("node:https");
   const { key, cert } = await selfSignedCert();
-  const target = new URL(BERTH_URL);
+  const upstream = new URL(target);
   const agent = new https.Agent({ keepAlive: true, rejectUnauthorized: false });
   const requests = [];
+  let bigPatches = 0;
+  let cuts = 0;
   const server = https.createServer({ key, cert }, (req, res) => {
-    requests.push({ method: req.method, path: req.url, headers: { ...req.headers } });
+    const record = { method: req.method, path: req.url, headers: { ...req.headers }, status: 0 };
+    requests.push(record);
+    const length = Number(req.headers["content-length"] ?? 0);
+    if (rejectAbove && length > rejectAbove) {
+      record.status = 413;
+      res.writeHead(413, { "content-type": "text/html", connection: "close" });
+      res.end("<html><body><h1>413 Request Entity Too Large</h1></body></html>");
+      return;
+    }
     const up = https.request(
-      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent },
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers, agent },
       (ur) => {
+        record.status = ur.statusCode ?? 0;
+        record.responseHeaders = { ...ur.headers };
         res.writeHead(ur.statusCode ?? 502, ur.headers);
         ur.pipe(res);
       },
     );
     up.on("error", (e) => {
+      if (record.cut) return;
       res.writeHead(502, { "content-type": "text/plain" });
       res.end(`proxy error: ${e.message}`);
     });
+    if (cutAfterBytes && cuts === 0 && req.method === "PATCH" && length >= 2 * cutAfterBytes && ++bigPatches === cutPatch) {
+      cuts += 1;
+      record.cut = true;
+      let forwarded = 0;
+      req.on("data", (piece) => {
+        if (forwarded >= cutAfterBytes) return;
+        const take = piece.subarray(0, cutAfterBytes - forwarded);
+        forwarded += take.length;
+        up.write(take);
+        if (forwarded >= cutAfterBytes) {
+          up.destroy();
+          req.socket.destroy();
+        }
+      });
+      return;
+    }
     req.pipe(up);
   });
   await new Promise((r) => server.listen(0, "127.0.0.1", r));
