@@ -23,7 +23,7 @@
 //      BERTH_E2E_UPSTREAMS=0 (do not start the upstream peers; the cache tests skip).
 
 import { spawn } from "node:child_process";
-import { createServer } from "node:net";
+import { freePort, killGroup } from "./processes.mjs";
 import { mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync, copyFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname, resolve } from "node:path";
@@ -31,6 +31,8 @@ import { fileURLToPath } from "node:url";
 import { request } from "node:https";
 import { request as httpRequest } from "node:http";
 import { startUpstreamPeers } from "../test/upstream/peers/start.mjs";
+
+export { freePort, killGroup };
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
@@ -46,18 +48,6 @@ const verbose = process.env.BERTH_E2E_VERBOSE === "1";
 
 const log = (...m) => console.error("[e2e]", ...m);
 
-export function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.unref();
-    s.on("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
-
 /** GET url with certificate checks off; resolve the status code (0 on connection error). */
 export function probe(url, timeoutMs = 3000) {
   return new Promise((res) => {
@@ -70,36 +60,6 @@ export function probe(url, timeoutMs = 3000) {
     req.on("error", () => res(0));
     req.end();
   });
-}
-
-function groupAlive(pid) {
-  try {
-    process.kill(-pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Stop a detached child and its whole process group: SIGTERM, then SIGKILL after graceMs. */
-export async function killGroup(pid, graceMs = 5000) {
-  if (!pid || !groupAlive(pid)) return;
-  try {
-    process.kill(-pid, "SIGTERM");
-  } catch {
-    // already gone
-  }
-  const until = Date.now() + graceMs;
-  while (Date.now() < until && groupAlive(pid)) await new Promise((r) => setTimeout(r, 100));
-  if (groupAlive(pid)) {
-    try {
-      process.kill(-pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
-    const until2 = Date.now() + 5000;
-    while (Date.now() < until2 && groupAlive(pid)) await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 function readFileSyncSafe(path) {

@@ -8,5 +8,7 @@ export { UpstreamStatsDO } from "./upstream/stats-do";
 
 export default {
   fetch: handle,
-  scheduled: (controller, env, ctx) => ctx.waitUntil(scheduledMaintenance(controller, env)),
+  // Returned, not handed to waitUntil: the cron invocation (and a local trigger) ends when the
+  // maintenance has run, and reports its failure.
+  scheduled: (controller, env) => scheduledMaintenance(controller, env),
 } satisfies ExportedHandler<Env>;
