@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Pins container image references to digests with Berth's resolve API — the script behind
 // action.yml. No dependencies: Node 18+ (fetch). GitHub's conventions:
-//   inputs   INPUT_REGISTRY, INPUT_IMAGES (one reference per line), INPUT_PLATFORM, INPUT_TOKEN
+//   inputs   INPUT_REGISTRY, INPUT_IMAGES (one reference per line), INPUT_PLATFORM, INPUT_TOKEN,
+//            INPUT_CA (PEM file to trust), INPUT_INSECURE ("true": no certificate checks)
 //   outputs  appended to the file named by GITHUB_OUTPUT (printed as name=value without it):
 //            map     JSON object: reference as written → pinned reference
 //            digests JSON object: reference as written → digest
@@ -13,7 +14,8 @@
 // one, it is pinned to that platform's manifest.
 
 import { appendFileSync } from "node:fs";
-import { InputError, escapeData, escapeProperty, input, mask, registryUrl, setOutputs } from "./workflow.mjs";
+import { fileURLToPath } from "node:url";
+import { InputError, applyTrustInputs, escapeData, escapeProperty, input, mask, registryUrl, setOutputs, untrustedCertificate } from "./workflow.mjs";
 
 const ATTEMPTS = 3;
 const TIMEOUT_MS = Number(process.env.BERTH_TIMEOUT_MS || 30_000);
@@ -43,6 +45,8 @@ async function resolveOne(registry, image, platform, token) {
     try {
       response = await fetch(url, { headers, redirect: "follow", signal: AbortSignal.timeout(TIMEOUT_MS) });
     } catch (error) {
+      const untrusted = untrustedCertificate(error, registry);
+      if (untrusted) return { error: untrusted };
       const cause = error?.cause?.code || error?.cause?.message || error?.message || String(error);
       last = error?.name === "TimeoutError" ? `no answer from ${registry} within ${TIMEOUT_MS / 1000} s` : `cannot reach ${registry}: ${cause}`;
       if (attempt < ATTEMPTS) await sleep(1000 * attempt);
@@ -92,6 +96,8 @@ function writeSummary(rows, platform) {
 }
 
 async function main() {
+  const rerun = applyTrustInputs(fileURLToPath(import.meta.url));
+  if (rerun !== undefined) return rerun;
   const registry = registryUrl(input("registry")).toString().replace(/\/+$/, "");
   const images = imageList(input("images"));
   const platform = input("platform");

@@ -6,6 +6,7 @@ import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
+import { connect as tlsConnect } from "node:tls";
 import { join, dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
@@ -29,7 +30,7 @@ before(async () => {
 });
 
 /** Runs the action like a runner would; returns {code, stdout, stderr, outputs, summary}. */
-async function runAction(inputs) {
+async function runAction(inputs, { verifyTls = false } = {}) {
   const dir = makeTempDir("berth-action-");
   const outputFile = join(dir, "output");
   const summaryFile = join(dir, "summary.md");
@@ -44,8 +45,13 @@ async function runAction(inputs) {
     INPUT_IMAGES: "",
     INPUT_PLATFORM: "",
     INPUT_TOKEN: "",
+    INPUT_CA: "",
+    INPUT_INSECURE: "",
   };
   for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
+  // The runner trusts the local self-signed certificate for every test process; a real runner
+  // does not, and the tests of the `ca` and `insecure` inputs must see that.
+  if (verifyTls) env.NODE_TLS_REJECT_UNAUTHORIZED = "1";
   const r = await tryRun("bash", ["-c", runLine(join(ROOT, "action.yml"))], { cwd: makeTempDir("berth-action-cwd-"), env, timeoutMs: 60_000 });
   return { ...r, outputs: parseOutputs(readFileSync(outputFile, "utf8")), summary: readFileSync(summaryFile, "utf8") };
 }
@@ -55,7 +61,7 @@ const ref = (tag) => `${BERTH_HOST}/${repo}:${tag}`;
 test("action.yml declares the inputs and outputs the script uses", { skip }, () => {
   const yml = readFileSync(join(ROOT, "action.yml"), "utf8");
   assert.match(yml, /using:\s*"?composite"?/);
-  for (const name of ["registry", "images", "platform", "token"]) {
+  for (const name of ["registry", "images", "platform", "token", "ca", "insecure"]) {
     assert.match(yml, new RegExp(`^  ${name}:`, "m"), `input ${name}`);
     assert.match(yml, new RegExp(`INPUT_${name.toUpperCase()}: \\$\\{\\{ inputs\\.${name} \\}\\}`), `input ${name} passed to the script`);
   }
@@ -169,4 +175,61 @@ test("Docker Hub names are pinned as docker.io/library/… (through the cache on
   assert.equal(r.code, 0, r.stderr + r.stdout);
   assert.equal(r.outputs.pinned, `docker.io/library/${name}@${images.app.digest}`);
   assert.equal(r.outputs.digest, images.app.digest);
+});
+
+const tlsSkip = skip || (!BERTH_URL.startsWith("https:") && "the registry is not served over TLS");
+
+/** The registry's certificate as PEM, read from a TLS handshake. */
+function servedCertificate() {
+  const { hostname, port } = new URL(BERTH_URL);
+  return new Promise((res, rej) => {
+    const socket = tlsConnect({ host: hostname, port: Number(port), rejectUnauthorized: false }, () => {
+      const der = socket.getPeerCertificate().raw;
+      socket.end();
+      res(`-----BEGIN CERTIFICATE-----\n${der.toString("base64").match(/.{1,64}/g).join("\n")}\n-----END CERTIFICATE-----\n`);
+    });
+    socket.on("error", rej);
+  });
+}
+
+test("a self-signed certificate fails at once with a hint at `ca` and `insecure` (no retries)", { skip: tlsSkip }, async () => {
+  const t0 = Date.now();
+  const r = await runAction({ registry: BERTH_URL, images: ref("app") }, { verifyTls: true });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE): its TLS certificate is not trusted/);
+  assert.match(r.stderr, /`ca:`.*`insecure: true`/);
+  // three attempts would sleep 1 s + 2 s between them
+  assert.ok(Date.now() - t0 < 3000 + 2000, `took ${Date.now() - t0} ms: a certificate error was retried`);
+});
+
+test("insecure: true pins against a self-signed registry, with a warning", { skip: tlsSkip }, async () => {
+  const r = await runAction({ registry: BERTH_URL, images: ref("app"), insecure: "true" }, { verifyTls: true });
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.equal(r.outputs.digest, images.app.digest);
+  assert.match(r.stdout, /::warning title=Berth::insecure: true/);
+});
+
+test("ca: the registry's certificate makes TLS verify", { skip: tlsSkip }, async () => {
+  const caFile = join(makeTempDir("berth-action-ca-"), "berth.pem");
+  writeFileSync(caFile, await servedCertificate());
+  const r = await runAction({ registry: BERTH_URL, images: ref("app"), ca: caFile }, { verifyTls: true });
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.equal(r.outputs.digest, images.app.digest);
+});
+
+test("unusable ca / insecure inputs fail with exit code 2", { skip }, async () => {
+  const missing = await runAction({ registry: BERTH_URL, images: ref("app"), ca: "/nonexistent/ca.pem" });
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /input `ca`: cannot read \/nonexistent\/ca\.pem: ENOENT/);
+  const notPem = join(makeTempDir("berth-action-ca-"), "not.pem");
+  writeFileSync(notPem, "hello\n");
+  const bad = await runAction({ registry: BERTH_URL, images: ref("app"), ca: notPem });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /holds no PEM certificate/);
+  const both = await runAction({ registry: BERTH_URL, images: ref("app"), ca: notPem, insecure: "true" });
+  assert.equal(both.code, 2);
+  assert.match(both.stderr, /either `ca`.*or `insecure: true`/);
+  const word = await runAction({ registry: BERTH_URL, images: ref("app"), insecure: "yes" });
+  assert.equal(word.code, 2);
+  assert.match(word.stderr, /input `insecure` must be true or false/);
 });
