@@ -1,17 +1,27 @@
-// Configuration comes from wrangler.toml [vars] and secrets. It is validated
-// once per isolate; a bad value fails every request with a message naming it.
+// The whole configuration — wrangler.toml [vars] and secrets: the scalar settings, the
+// retention policies and the upstream registries — validated together, once per isolate,
+// before any route answers (src/http/router.ts), so that a broken deployment fails its health
+// check on /v2/ too. Every problem is reported at once, in words (see config-issues.ts).
 
 import { z } from "zod";
+import { describeIssues } from "./config-issues";
 import { RetentionPoliciesSchema, toPolicies, type RetentionPolicy } from "./registry/retention-policy";
+import { readUpstreams, type UpstreamsConfig } from "./upstream/config";
 
-const seconds = (fallback: number) => z.coerce.number().int().nonnegative().default(fallback);
+/** A whole number from a [vars] string ("3600") or a TOML number. */
+const wholeNumber = (fallback: number, min: number) =>
+  z
+    .union([z.number(), z.string().trim().regex(/^\d+$/, "must be a whole number")])
+    .default(fallback)
+    .transform(Number)
+    .pipe(z.number().int("must be a whole number").min(min, `must be at least ${min}`));
 
-const ConfigSchema = z.object({
-  BLOB_GRACE_SECONDS: seconds(3600),
-  UPLOAD_EXPIRY_SECONDS: seconds(24 * 3600),
-  MAX_MANIFEST_BYTES: z.coerce.number().int().min(4 * 1024 * 1024).default(4 * 1024 * 1024),
+const SETTINGS = {
+  BLOB_GRACE_SECONDS: wholeNumber(3600, 0),
+  UPLOAD_EXPIRY_SECONDS: wholeNumber(24 * 3600, 0),
+  MAX_MANIFEST_BYTES: wholeNumber(4 * 1024 * 1024, 4 * 1024 * 1024),
   /** Largest request body the deployment accepts (plan limit); advertised as OCI-Chunk-Max-Length. */
-  MAX_CHUNK_BYTES: z.coerce.number().int().positive().default(100 * 1000 * 1000),
+  MAX_CHUNK_BYTES: wholeNumber(100 * 1000 * 1000, 1),
   /** Retention policies (JSON array); see src/registry/retention-policy.ts and docs/lifecycle.md. */
   RETENTION_POLICIES: RetentionPoliciesSchema,
   /** What deleting a manifest does to the manifests whose subject it is (signatures, SBOMs). */
@@ -20,7 +30,8 @@ const ConfigSchema = z.object({
   ADMIN_TOKEN: z.string().optional(),
   /** Docker Hub mirror mode: un-prefixed names fall back to DEFAULT_UPSTREAM. */
   MIRROR_MODE: z.enum(["true", "false", ""]).default("false"),
-});
+};
+const SECRETS = new Set(["ADMIN_TOKEN"]);
 
 export interface Config {
   blobGraceSeconds: number;
@@ -31,30 +42,66 @@ export interface Config {
   referrersOnSubjectDelete: "keep" | "delete";
   adminToken: string | undefined;
   mirrorMode: boolean;
+  upstreams: UpstreamsConfig;
 }
 
-const cache = new WeakMap<object, Config>();
-
-export class ConfigError extends Error {}
-
-export function loadConfig(env: object): Config {
-  const cached = cache.get(env);
-  if (cached) return cached;
-  const parsed = ConfigSchema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ");
-    throw new ConfigError(`invalid Berth configuration in wrangler.toml [vars]: ${problems}`);
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid Berth configuration (wrangler.toml [vars] and secrets): ${problems.join("; ")}`);
   }
-  const config: Config = {
-    blobGraceSeconds: parsed.data.BLOB_GRACE_SECONDS,
-    uploadExpirySeconds: parsed.data.UPLOAD_EXPIRY_SECONDS,
-    maxManifestBytes: parsed.data.MAX_MANIFEST_BYTES,
-    maxChunkBytes: parsed.data.MAX_CHUNK_BYTES,
-    retentionPolicies: toPolicies(parsed.data.RETENTION_POLICIES),
-    referrersOnSubjectDelete: parsed.data.REFERRERS_ON_SUBJECT_DELETE,
-    adminToken: parsed.data.ADMIN_TOKEN || undefined,
-    mirrorMode: parsed.data.MIRROR_MODE === "true",
+}
+
+type Settings = { [K in keyof typeof SETTINGS]: z.output<(typeof SETTINGS)[K]> };
+
+/** Every problem of `env`, or the configuration. Pure: tests call it with plain objects. */
+export function validateConfig(env: Record<string, unknown>): { config: Config } | { problems: string[] } {
+  const problems: string[] = [];
+  const settings: Partial<Record<string, unknown>> = {};
+  for (const [name, schema] of Object.entries(SETTINGS)) {
+    const parsed = (schema as z.ZodTypeAny).safeParse(env[name]);
+    if (parsed.success) settings[name] = parsed.data;
+    else problems.push(...describeIssues(name, parsed.error, name === "RETENTION_POLICIES" ? parsedJson(env[name]) : env[name], { secret: SECRETS.has(name) }));
+  }
+  const upstreams = readUpstreams(env);
+  problems.push(...upstreams.problems);
+  if (problems.length > 0 || !upstreams.config) return { problems };
+  const valid = settings as Settings;
+  return {
+    config: {
+      blobGraceSeconds: valid.BLOB_GRACE_SECONDS,
+      uploadExpirySeconds: valid.UPLOAD_EXPIRY_SECONDS,
+      maxManifestBytes: valid.MAX_MANIFEST_BYTES,
+      maxChunkBytes: valid.MAX_CHUNK_BYTES,
+      retentionPolicies: toPolicies(valid.RETENTION_POLICIES),
+      referrersOnSubjectDelete: valid.REFERRERS_ON_SUBJECT_DELETE,
+      adminToken: valid.ADMIN_TOKEN || undefined,
+      mirrorMode: valid.MIRROR_MODE === "true",
+      upstreams: upstreams.config,
+    },
   };
-  cache.set(env, config);
-  return config;
+}
+
+/** A JSON [vars] string as the value it encodes (to quote the offending field), else as is. */
+function parsedJson(value: unknown): unknown {
+  if (typeof value !== "string") return value;
+  try {
+    return JSON.parse(value) as unknown;
+  } catch {
+    return value;
+  }
+}
+
+const validated = new WeakMap<object, Config | ConfigError>();
+
+/** The configuration of this env, validated on first use; throws the same ConfigError after. */
+export function loadConfig(env: object): Config {
+  let outcome = validated.get(env);
+  if (!outcome) {
+    const result = validateConfig(env as Record<string, unknown>);
+    outcome = "config" in result ? result.config : new ConfigError(result.problems);
+    if (outcome instanceof ConfigError) console.error(outcome.message);
+    validated.set(env, outcome);
+  }
+  if (outcome instanceof ConfigError) throw outcome;
+  return outcome;
 }

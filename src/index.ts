@@ -10,5 +10,5 @@ export default {
   fetch: handle,
   // Returned, not handed to waitUntil: the cron invocation (and a local trigger) ends when the
   // maintenance has run, and reports its failure.
-  scheduled: (controller, env) => scheduledMaintenance(controller, env),
+  scheduled: (controller, env, _ctx) => scheduledMaintenance(controller, env),
 } satisfies ExportedHandler<Env>;

@@ -1,10 +1,10 @@
-import { upstreamsOf } from "../registry/open-repository";
+import { loadConfig } from "../config";
 import { upstreamStatsStub } from "../upstream/stats-do";
 import { jsonResponse } from "../http/responses";
 
 /** GET /api/v1/upstreams — configuration and traffic figures per upstream. */
 export async function listUpstreams(_request: Request, env: Env): Promise<Response> {
-  const config = upstreamsOf(env);
+  const config = loadConfig(env).upstreams;
   const upstreams = await Promise.all(
     config.upstreams.map(async (upstream) => ({
       name: upstream.name,

@@ -4,9 +4,9 @@
 // back to the default upstream for what it does not have (unless ns names a
 // registry that is not configured here).
 
-import { ConfigError, loadConfig } from "../config";
+import { loadConfig } from "../config";
 import { assertName } from "../oci/names";
-import { findUpstream, mirrorTarget, parseUpstreams, resolveUpstreamName, type UpstreamsConfig } from "../upstream/config";
+import { findUpstream, mirrorTarget, resolveUpstreamName } from "../upstream/config";
 import type { WaitUntil } from "../upstream/recording-observer";
 import { CachedRepository } from "./cached-repository";
 import { HostedRepository } from "./hosted-repository";
@@ -20,29 +20,15 @@ export interface OpenOptions {
   waitUntil?: WaitUntil;
 }
 
-const parsed = new WeakMap<object, UpstreamsConfig>();
-
-export function upstreamsOf(env: Env): UpstreamsConfig {
-  let config = parsed.get(env);
-  if (!config) {
-    try {
-      config = parseUpstreams(env as unknown as Record<string, unknown>);
-    } catch (error) {
-      throw new ConfigError(error instanceof Error ? error.message : String(error));
-    }
-    parsed.set(env, config);
-  }
-  return config;
-}
-
 export function openRepository(env: Env, name: string, options: OpenOptions = {}): Repository {
   assertName(name);
-  const upstreams = upstreamsOf(env);
+  const config = loadConfig(env);
+  const upstreams = config.upstreams;
   const waitUntil = options.waitUntil ?? ((promise: Promise<unknown>) => void promise.catch(() => undefined));
   const target = resolveUpstreamName(upstreams, name, options.ns);
   if (target) return new CachedRepository(env, `${target.upstream.name}/${target.repository}`, target, waitUntil);
   const hosted = new HostedRepository(env, name);
-  if (!loadConfig(env).mirrorMode) return hosted;
+  if (!config.mirrorMode) return hosted;
   // containerd names the registry it meant in ns: a host with no upstream here is not Docker
   // Hub, so its names must not be read from the default upstream (quay.io/org/app would
   // silently become docker.io/org/app, whoever owns that name there).

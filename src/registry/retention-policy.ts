@@ -15,7 +15,7 @@ const duration = z.union([
   z.number().int().nonnegative(),
   z
     .string()
-    .regex(/^\d+\s*[smhdw]?$/, 'a duration such as "45s", "30m", "12h", "7d" or "2w"')
+    .regex(/^\d+\s*[smhdw]?$/, 'must be a duration such as "45s", "30m", "12h", "7d" or "2w", or a number of seconds')
     .transform((text) => {
       const match = /^(\d+)\s*([smhdw]?)$/.exec(text)!;
       return Number(match[1]) * UNIT_SECONDS[match[2] || "s"]!;
@@ -44,7 +44,7 @@ export const RetentionPoliciesSchema = z
     try {
       return JSON.parse(value) as unknown;
     } catch (error) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `not valid JSON (${error instanceof Error ? error.message : String(error)})` });
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `is not valid JSON (${error instanceof Error ? error.message : String(error)})` });
       return z.NEVER;
     }
   })

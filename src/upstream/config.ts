@@ -2,9 +2,10 @@
 //   UPSTREAMS         JSON array (a string, or a TOML array of tables) of upstream entries
 //   DEFAULT_UPSTREAM  name of the upstream for Docker Hub mirror mode (default "docker.io")
 // Credentials are never written in UPSTREAMS: an entry names the secrets that hold them.
-// parseUpstreams validates once and throws an Error naming the bad field.
+// readUpstreams validates them (src/config.ts calls it with the rest of the configuration).
 
 import { z } from "zod";
+import { describeIssues } from "../config-issues";
 
 /** Host names that mean Docker Hub; one-segment names there get `library/`. */
 export const DOCKER_HUB_HOSTS: readonly string[] = ["docker.io", "index.docker.io", "registry-1.docker.io"];
@@ -23,10 +24,13 @@ const NAME = /^[a-z0-9]+(?:(?:\.|-+)[a-z0-9]+)*$/;
 const upstreamName = z
   .string()
   .transform((value) => value.trim().toLowerCase())
-  .refine(
-    (value) => NAME.test(value),
-    "must be a host name without a port such as \"docker.io\": it is the first path segment of /v2/<name>/… (put a port in url, and host:port in aliases for containerd's ns)",
-  );
+  .superRefine((value, ctx) => {
+    if (NAME.test(value)) return;
+    const message = value.includes(":")
+      ? "must not contain a port: it is the first path segment of /v2/<name>/…, which has no port (put the port in url, and host:port in aliases for containerd's ns)"
+      : "must be a host name without a port such as \"docker.io\": it is the first path segment of /v2/<name>/…";
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message });
+  });
 
 const upstreamUrl = z.string().refine((value) => {
   try {
@@ -96,20 +100,32 @@ export const DEFAULT_UPSTREAMS: readonly UpstreamEntry[] = [
 
 export const DEFAULT_UPSTREAM_NAME = "docker.io";
 
-/** Validates UPSTREAMS / DEFAULT_UPSTREAM from the Worker env and resolves credentials from secrets. */
-export function parseUpstreams(env: Record<string, unknown>): UpstreamsConfig {
-  const entries = readEntries(env.UPSTREAMS);
-  const parsed = z.array(UpstreamEntrySchema).min(1, "must list at least one upstream").safeParse(entries);
-  if (!parsed.success) throw new Error(`invalid upstream configuration: ${describe(parsed.error)}`);
+/**
+ * Validates UPSTREAMS / DEFAULT_UPSTREAM from the Worker env and resolves credentials from
+ * secrets. Every entry is checked on its own, so all problems are reported at once (as
+ * sentences naming the field); `config` is set only when there are none.
+ */
+export function readUpstreams(env: Record<string, unknown>): { config?: UpstreamsConfig; problems: string[] } {
+  const raw = readEntries(env.UPSTREAMS);
+  if ("problem" in raw) return { problems: [raw.problem] };
+  const entries = raw.entries;
+  if (!Array.isArray(entries)) return { problems: ['UPSTREAMS must be a JSON list of upstreams, such as [{"name": "docker.io", "url": "https://registry-1.docker.io"}]'] };
+  if (entries.length === 0) return { problems: ["UPSTREAMS must list at least one upstream"] };
 
+  const problems: string[] = [];
   const seen = new Map<string, string>();
-  const upstreams = parsed.data.map((entry, index): UpstreamConfig => {
+  const upstreams: UpstreamConfig[] = [];
+  entries.forEach((input: unknown, index) => {
     const field = `UPSTREAMS[${index}]`;
+    const parsed = UpstreamEntrySchema.safeParse(input);
+    if (!parsed.success) {
+      problems.push(...describeIssues(field, parsed.error, input));
+      return;
+    }
+    const entry = parsed.data;
     for (const host of [entry.name, ...entry.aliases]) {
       const owner = seen.get(host);
-      if (owner !== undefined && owner !== field) {
-        throw new Error(`invalid upstream configuration: ${field}: "${host}" is already used by ${owner}`);
-      }
+      if (owner !== undefined && owner !== field) problems.push(`${field}: "${host}" is already used by ${owner}`);
       seen.set(host, field);
     }
     const url = entry.url.replace(/\/+$/, "");
@@ -123,22 +139,22 @@ export function parseUpstreams(env: Record<string, unknown>): UpstreamsConfig {
       allowPrivateAddresses: entry.allowPrivateAddresses,
       dockerHub: [entry.name, ...entry.aliases, hostname].some((host) => DOCKER_HUB_HOSTS.includes(host)),
     };
-    const credentials = readCredentials(env, field, entry.usernameSecret, entry.passwordSecret);
+    const credentials = readCredentials(env, field, entry.usernameSecret, entry.passwordSecret, problems);
     if (credentials) config.credentials = credentials;
-    return config;
+    upstreams.push(config);
   });
+  // Which upstream is the default can only be judged once every entry is known.
+  if (problems.length > 0) return { problems };
 
   const defaultName = env.DEFAULT_UPSTREAM ?? DEFAULT_UPSTREAM_NAME;
   if (typeof defaultName !== "string" || !defaultName.trim()) {
-    throw new Error("invalid upstream configuration: DEFAULT_UPSTREAM must be the name of a configured upstream");
+    return { problems: ["DEFAULT_UPSTREAM must be the name of a configured upstream"] };
   }
   const defaultUpstream = findIn(upstreams, defaultName);
   if (!defaultUpstream) {
-    throw new Error(
-      `invalid upstream configuration: DEFAULT_UPSTREAM "${defaultName}" is not a configured upstream (configured: ${upstreams.map((u) => u.name).join(", ")})`,
-    );
+    return { problems: [`DEFAULT_UPSTREAM "${defaultName}" is not a configured upstream (configured: ${upstreams.map((u) => u.name).join(", ")})`] };
   }
-  return { upstreams, defaultUpstream };
+  return { config: { upstreams, defaultUpstream }, problems };
 }
 
 /** The upstream whose name or alias is `host` (case-insensitive). */
@@ -181,13 +197,13 @@ function findIn(upstreams: UpstreamConfig[], host: string): UpstreamConfig | und
   return upstreams.find((upstream) => upstream.name === wanted || upstream.aliases.includes(wanted));
 }
 
-function readEntries(raw: unknown): unknown {
-  if (raw === undefined || raw === null || raw === "") return DEFAULT_UPSTREAMS;
-  if (typeof raw !== "string") return raw;
+function readEntries(raw: unknown): { entries: unknown } | { problem: string } {
+  if (raw === undefined || raw === null || raw === "") return { entries: DEFAULT_UPSTREAMS };
+  if (typeof raw !== "string") return { entries: raw };
   try {
-    return JSON.parse(raw);
+    return { entries: JSON.parse(raw) };
   } catch (error) {
-    throw new Error(`invalid upstream configuration: UPSTREAMS is not valid JSON (${error instanceof Error ? error.message : String(error)})`);
+    return { problem: `UPSTREAMS is not valid JSON (${error instanceof Error ? error.message : String(error)})` };
   }
 }
 
@@ -196,31 +212,17 @@ function readCredentials(
   field: string,
   usernameSecret: string | undefined,
   passwordSecret: string | undefined,
+  problems: string[],
 ): UpstreamCredentials | undefined {
   if (usernameSecret === undefined && passwordSecret === undefined) return undefined;
   if (usernameSecret === undefined || passwordSecret === undefined) {
-    throw new Error(`invalid upstream configuration: ${field}: usernameSecret and passwordSecret must be given together`);
+    problems.push(`${field}: usernameSecret and passwordSecret must be given together`);
+    return undefined;
   }
   const username = env[usernameSecret];
   const password = env[passwordSecret];
-  if (typeof username !== "string" || !username) {
-    throw new Error(`invalid upstream configuration: ${field}.usernameSecret: secret ${usernameSecret} is not set`);
-  }
-  if (typeof password !== "string" || !password) {
-    throw new Error(`invalid upstream configuration: ${field}.passwordSecret: secret ${passwordSecret} is not set`);
-  }
+  if (typeof username !== "string" || !username) problems.push(`${field}.usernameSecret: secret ${usernameSecret} is not set (wrangler secret put ${usernameSecret})`);
+  if (typeof password !== "string" || !password) problems.push(`${field}.passwordSecret: secret ${passwordSecret} is not set (wrangler secret put ${passwordSecret})`);
+  if (typeof username !== "string" || !username || typeof password !== "string" || !password) return undefined;
   return { username, password };
-}
-
-function describe(error: z.ZodError): string {
-  return error.issues
-    .slice(0, 5)
-    .map((issue) => {
-      const [index, ...rest] = issue.path;
-      let where = "UPSTREAMS";
-      if (typeof index === "number") where += `[${index}]`;
-      for (const part of rest) where += typeof part === "number" ? `[${part}]` : `.${part}`;
-      return `${where}: ${issue.message}`;
-    })
-    .join("; ");
 }

@@ -47,10 +47,10 @@ describe("RETENTION_POLICIES", () => {
 
   it.each([
     ["not json", /RETENTION_POLICIES.*not valid JSON/],
-    ['[{"repositories":"a","deleteUntaggedAfter":"7 days"}]', /RETENTION_POLICIES\.0\.deleteUntaggedAfter/],
-    ['[{"repositories":"a","keepTags":[{"pattern":"x","keep":-1}]}]', /RETENTION_POLICIES\.0\.keepTags\.0\.keep/],
-    ['[{"repositories":"a","keepTag":[]}]', /RETENTION_POLICIES\.0.*keepTag/],
-    ['{"repositories":"a"}', /RETENTION_POLICIES/],
+    ['[{"repositories":"a","deleteUntaggedAfter":"7 days"}]', /RETENTION_POLICIES\[0\]\.deleteUntaggedAfter "7 days" must be a duration/],
+    ['[{"repositories":"a","keepTags":[{"pattern":"x","keep":-1}]}]', /RETENTION_POLICIES\[0\]\.keepTags\[0\]\.keep -1 must be at least 0/],
+    ['[{"repositories":"a","keepTag":[]}]', /RETENTION_POLICIES\[0\] has unknown key "keepTag"/],
+    ['{"repositories":"a"}', /RETENTION_POLICIES must be a list, not an object/],
   ])("rejects %s with a message naming the field", (value, message) => {
     expect(() => loadConfig({ RETENTION_POLICIES: value })).toThrow(ConfigError);
     expect(() => loadConfig({ RETENTION_POLICIES: value })).toThrow(message);

@@ -1,7 +1,17 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_UPSTREAMS, type UpstreamsConfig, findUpstream, mirrorTarget, parseUpstreams, resolveUpstreamName } from "../../src/upstream/config";
+import { loadConfig, validateConfig } from "../../src/config";
+import { DEFAULT_UPSTREAMS, type UpstreamsConfig, findUpstream, mirrorTarget, resolveUpstreamName } from "../../src/upstream/config";
 
-describe("parseUpstreams", () => {
+/** The upstream part of the one configuration (src/config.ts). */
+const parseUpstreams = (env: Record<string, unknown>): UpstreamsConfig => loadConfig(env).upstreams;
+
+/** Every problem reported for `env`, joined as the error message joins them. */
+function problemsOf(env: Record<string, unknown>): string {
+  const result = validateConfig(env);
+  return "problems" in result ? result.problems.join("; ") : "";
+}
+
+describe("UPSTREAMS and DEFAULT_UPSTREAM", () => {
   it("uses the default list when UPSTREAMS is unset", () => {
     const config = parseUpstreams({});
     expect(config.upstreams.map((u) => u.name)).toEqual(["docker.io", "ghcr.io", "quay.io", "gcr.io", "registry.k8s.io"]);
@@ -56,21 +66,21 @@ describe("parseUpstreams", () => {
 
   const bad: Array<[string, Record<string, unknown>, RegExp]> = [
     ["UPSTREAMS not JSON", { UPSTREAMS: "[{name:" }, /UPSTREAMS is not valid JSON/],
-    ["UPSTREAMS not an array", { UPSTREAMS: "{}" }, /UPSTREAMS: Expected array/],
-    ["empty list", { UPSTREAMS: "[]" }, /UPSTREAMS: must list at least one upstream/],
-    ["missing url", { UPSTREAMS: '[{"name":"docker.io"}]' }, /UPSTREAMS\[0\]\.url: Required/],
-    ["ftp url", { UPSTREAMS: '[{"name":"docker.io","url":"ftp://x"}]' }, /UPSTREAMS\[0\]\.url: must be an http\(s\) URL/],
-    ["url with query", { UPSTREAMS: '[{"name":"docker.io","url":"https://x/?a=1"}]' }, /UPSTREAMS\[0\]\.url: must be an http\(s\) URL/],
+    ["UPSTREAMS not an array", { UPSTREAMS: "{}" }, /UPSTREAMS must be a JSON list of upstreams/],
+    ["empty list", { UPSTREAMS: "[]" }, /UPSTREAMS must list at least one upstream/],
+    ["missing url", { UPSTREAMS: '[{"name":"docker.io"}]' }, /UPSTREAMS\[0\]\.url is required/],
+    ["ftp url", { UPSTREAMS: '[{"name":"docker.io","url":"ftp://x"}]' }, /UPSTREAMS\[0\]\.url "ftp:\/\/x" must be an http\(s\) URL/],
+    ["url with query", { UPSTREAMS: '[{"name":"docker.io","url":"https://x/?a=1"}]' }, /UPSTREAMS\[0\]\.url "https:\/\/x\/\?a=1" must be an http\(s\) URL without query/],
     ["url with credentials", { UPSTREAMS: '[{"name":"docker.io","url":"https://u:p@x"}]' }, /UPSTREAMS\[0\]\.url/],
-    ["name with a slash", { UPSTREAMS: '[{"name":"docker.io/x","url":"https://x"}]' }, /UPSTREAMS\[0\]\.name: must be a host name/],
+    ["name with a slash", { UPSTREAMS: '[{"name":"docker.io/x","url":"https://x"}]' }, /UPSTREAMS\[0\]\.name "docker.io\/x" must be a host name/],
     // /v2/localhost:5000/x is not a valid repository name: such an upstream could never be reached
-    ["name with a port", { UPSTREAMS: '[{"name":"localhost:5000","url":"http://localhost:5000"}]', DEFAULT_UPSTREAM: "localhost:5000" }, /UPSTREAMS\[0\]\.name: must be a host name without a port/],
-    ["name with two dots in a row", { UPSTREAMS: '[{"name":"a..io","url":"https://x"}]', DEFAULT_UPSTREAM: "a..io" }, /UPSTREAMS\[0\]\.name: must be a host name without a port/],
-    ["bad alias", { UPSTREAMS: '[{"name":"docker.io","url":"https://x","aliases":["ok.io","no pe"]}]' }, /UPSTREAMS\[0\]\.aliases\[1\]: must be a host name/],
+    ["name with a port", { UPSTREAMS: '[{"name":"localhost:5000","url":"http://localhost:5000"}]', DEFAULT_UPSTREAM: "localhost:5000" }, /UPSTREAMS\[0\]\.name "localhost:5000" must not contain a port/],
+    ["name with two dots in a row", { UPSTREAMS: '[{"name":"a..io","url":"https://x"}]', DEFAULT_UPSTREAM: "a..io" }, /UPSTREAMS\[0\]\.name "a..io" must be a host name without a port/],
+    ["bad alias", { UPSTREAMS: '[{"name":"docker.io","url":"https://x","aliases":["ok.io","no pe"]}]' }, /UPSTREAMS\[0\]\.aliases\[1\] "no pe" must be a host name/],
     ["negative ttl", { UPSTREAMS: '[{"name":"docker.io","url":"https://x","tagTtlSeconds":-1}]' }, /UPSTREAMS\[0\]\.tagTtlSeconds/],
-    ["ttl as string", { UPSTREAMS: '[{"name":"docker.io","url":"https://x","tagTtlSeconds":"300"}]' }, /UPSTREAMS\[0\]\.tagTtlSeconds: Expected number/],
-    ["unknown key (typo)", { UPSTREAMS: '[{"name":"docker.io","url":"https://x","tagTTL":5}]' }, /UPSTREAMS\[0\]: Unrecognized key.*tagTTL/],
-    ["password written inline", { UPSTREAMS: '[{"name":"docker.io","url":"https://x","password":"hunter2"}]' }, /UPSTREAMS\[0\]: Unrecognized key.*password/],
+    ["ttl as string", { UPSTREAMS: '[{"name":"docker.io","url":"https://x","tagTtlSeconds":"300"}]' }, /UPSTREAMS\[0\]\.tagTtlSeconds "300" must be a number, not a string/],
+    ["unknown key (typo)", { UPSTREAMS: '[{"name":"docker.io","url":"https://x","tagTTL":5}]' }, /UPSTREAMS\[0\] has unknown key "tagTTL"/],
+    ["password written inline", { UPSTREAMS: '[{"name":"docker.io","url":"https://x","password":"hunter2"}]' }, /UPSTREAMS\[0\] has unknown key "password"/],
     [
       "second entry wrong",
       { UPSTREAMS: '[{"name":"docker.io","url":"https://x"},{"name":"ghcr.io","url":"nope"}]' },
@@ -88,13 +98,14 @@ describe("parseUpstreams", () => {
       { UPSTREAMS: '[{"name":"docker.io","url":"https://x","usernameSecret":"U","passwordSecret":"P"}]', U: "u" },
       /UPSTREAMS\[0\]\.passwordSecret: secret P is not set/,
     ],
-    ["secret name invalid", { UPSTREAMS: '[{"name":"docker.io","url":"https://x","usernameSecret":"no-dash","passwordSecret":"P"}]' }, /UPSTREAMS\[0\]\.usernameSecret: must be the name of a secret/],
+    ["secret name invalid", { UPSTREAMS: '[{"name":"docker.io","url":"https://x","usernameSecret":"no-dash","passwordSecret":"P"}]' }, /UPSTREAMS\[0\]\.usernameSecret "no-dash" must be the name of a secret/],
     ["default upstream unknown", { DEFAULT_UPSTREAM: "example.com" }, /DEFAULT_UPSTREAM "example.com" is not a configured upstream \(configured: docker.io, ghcr.io/],
     ["default upstream not configured in a custom list", { UPSTREAMS: '[{"name":"ghcr.io","url":"https://ghcr.io"}]' }, /DEFAULT_UPSTREAM "docker.io" is not a configured upstream/],
     ["default upstream empty", { DEFAULT_UPSTREAM: " " }, /DEFAULT_UPSTREAM must be the name of a configured upstream/],
   ];
   it.each(bad)("rejects %s", (_name, env, message) => {
-    expect(() => parseUpstreams(env)).toThrow(message);
+    expect(problemsOf(env)).toMatch(message);
+    expect(() => loadConfig(env)).toThrow(message);
   });
 
   it("DEFAULT_UPSTREAM may name an alias", () => {
