@@ -1,264 +1,251 @@
 #!/usr/bin/env node
-// Benchmark (not a test): push and pull a large blob through a `wrangler dev` it starts itself.
+// `npm run bench`: Berth against the floor of its platform and against the CNCF registry, in one
+// run on one machine (a benchmark, not a test: it asserts nothing about time).
 //
-//   node bench/run.mjs [--size-mib=1024] [--chunk-mib=48] [--peer] [--write]
+//   node bench/run.mjs [--quick] [--size-mib=1024] [--out=DIR]
 //
-// Measures, for a blob of pseudo-random bytes generated while streaming:
-//   - upload as ONE PATCH of unknown length (Transfer-Encoding: chunked), then PUT ?digest=
-//   - upload as PATCHes of --chunk-mib with Content-Range + Content-Length
-//   - download with GET (sha256 checked while streaming)
-// and the peak RSS of the workerd processes (VmRSS sampled from /proc every 50 ms, and VmHWM).
-// --peer also runs the same phases against docker-registry (CNCF distribution) for comparison.
-// --write writes the results to bench/RESULTS.md.
-// Env: BERTH_BENCH_MIB, BERTH_BENCH_CHUNK_MIB override the defaults.
+// Starts, all on 127.0.0.1 over plain HTTP:
+//   - Berth under `wrangler dev` (local R2), with the registry below as its upstream `bench.test`;
+//   - the bare Worker of bench/bare/ (same wrangler, workerd and local R2): a PUT streams a body
+//     into R2, a GET streams an object out, a manifest GET is one Durable Object call + one R2 read;
+//   - Debian's docker-registry (distribution 2.8), behind a front that counts requests.
+// Measures: push as one PUT of known length, push as one PATCH of unknown length (chunked) + PUT,
+// pull; manifest GET/HEAD by tag and by digest at 1 and 32 connections (req/s, p50/p99); the
+// resolve API; a cold and a warm pull-through of a multi-layer multi-arch image against pulling
+// it directly from the upstream (time and upstream requests); the largest workerd process's RSS
+// during the push and the pull. Writes results.json, RESULTS.md and results.svg to bench/
+// (--quick: to a temporary directory, printed, so the committed results stay).
+// --quick: small sizes and few requests (CI runs it so the harness never rots).
 
-import { readFileSync, readdirSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join, dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
-import { startWrangler, startDistribution } from "../scripts/e2e.mjs";
-
-// the self-signed local certificate is accepted through NODE_TLS_REJECT_UNAUTHORIZED=0; drop its warning
-process.removeAllListeners("warning");
-process.on("warning", (w) => {
-  if (!/NODE_TLS_REJECT_UNAUTHORIZED/.test(w.message)) console.warn(w);
-});
+import { createHash, randomBytes } from "node:crypto";
+import { startWrangler, freePort } from "../scripts/e2e.mjs";
+import { startRegistry } from "../test/upstream/peers/registry.mjs";
+import { randomDigest } from "../test/e2e/harness.mjs";
+import { MiB, MB, RssSampler, workerdPids, rate, expectStatus, sendBody, drain, countingFront, pullImage } from "./measure.mjs";
+import { summarize, markdown, svg } from "./report.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
-const opt = (name, def) => {
-  const a = args.find((x) => x.startsWith(`--${name}=`));
-  return a ? a.slice(name.length + 3) : def;
-};
-const MiB = 1024 * 1024;
-const SIZE = Number(opt("size-mib", process.env.BERTH_BENCH_MIB || 1024)) * MiB;
-const CHUNK = Number(opt("chunk-mib", process.env.BERTH_BENCH_CHUNK_MIB || 48)) * MiB;
-const WRITE = args.includes("--write");
-const PEER = args.includes("--peer");
+const opt = (name, fallback) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
+const QUICK = args.includes("--quick");
+const BLOB = Number(opt("size-mib", QUICK ? 16 : 1024)) * MiB;
+const LAYER = (QUICK ? 1 : 32) * MiB;
+const LAYERS = 4;
+const PLATFORMS = 2;
+const ROUNDS = QUICK ? 1 : 3;
+const COUNT = { 1: QUICK ? 20 : 400, 32: QUICK ? 64 : 4000 };
+const OUT = opt("out", QUICK ? null : join(ROOT, "bench"));
+const UPSTREAM = "bench.test";
 
-const MB = (bytes) => bytes / 1e6;
-const fmt = (n, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : "–");
+const log = (...m) => console.error("[bench]", ...m);
+const failures = [];
 
-// ---------------------------------------------------------------------------
-// /proc helpers
-
-function procStat(pid) {
+/** Runs one measurement; a failure is recorded and reported, and the run goes on. */
+async function attempt(what, fn) {
   try {
-    const s = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const close = s.lastIndexOf(")");
-    const comm = s.slice(s.indexOf("(") + 1, close);
-    const rest = s.slice(close + 2).split(" ");
-    return { pid, comm, ppid: Number(rest[1]) };
-  } catch {
-    return null;
-  }
-}
-
-/** All descendants of `root` (walking ppid links over /proc). */
-function descendants(root) {
-  const all = [];
-  for (const d of readdirSync("/proc")) {
-    if (/^\d+$/.test(d)) {
-      const st = procStat(Number(d));
-      if (st) all.push(st);
-    }
-  }
-  const out = [];
-  const frontier = [root];
-  while (frontier.length) {
-    const p = frontier.pop();
-    for (const c of all) {
-      if (c.ppid === p) {
-        out.push(c);
-        frontier.push(c.pid);
-      }
-    }
-  }
-  return out;
-}
-
-function memKiB(pid) {
-  try {
-    const s = readFileSync(`/proc/${pid}/status`, "utf8");
-    const get = (k) => Number((s.match(new RegExp(`^${k}:\\s+(\\d+) kB`, "m")) ?? [])[1] ?? NaN);
-    return { rss: get("VmRSS"), hwm: get("VmHWM") };
-  } catch {
-    return { rss: NaN, hwm: NaN };
-  }
-}
-
-function cmdline(pid) {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
-  } catch {
-    return "";
-  }
-}
-
-/**
- * Samples VmRSS of the server processes every 50 ms; peakSingle/peakSum are maxima since
- * reset(). pidsFn() is re-evaluated every 500 ms, because wrangler replaces workerd when
- * it reloads (a config or source change); `restarted` records that it happened.
- */
-class RssSampler {
-  constructor(pidsFn) {
-    this.pidsFn = pidsFn;
-    this.pids = pidsFn();
-    this.known = new Set(this.pids);
-    this.ticks = 0;
-    this.reset();
-    this.timer = setInterval(() => this.sample(), 50);
-    this.timer.unref();
-  }
-  sample() {
-    if (++this.ticks % 10 === 0) {
-      const now = this.pidsFn();
-      if (now.some((p) => !this.known.has(p))) this.restarted = true;
-      for (const p of now) this.known.add(p);
-      this.pids = now;
-    }
-    let sum = 0;
-    for (const pid of this.pids) {
-      const { rss, hwm } = memKiB(pid);
-      if (Number.isFinite(rss)) {
-        sum += rss;
-        this.peakSingle = Math.max(this.peakSingle, rss);
-        this.hwm = Math.max(this.hwm ?? 0, hwm);
-      }
-    }
-    this.peakSum = Math.max(this.peakSum, sum);
-  }
-  reset() {
-    this.peakSingle = 0;
-    this.peakSum = 0;
-    this.restarted = false;
-    this.sample();
-  }
-  stop() {
-    clearInterval(this.timer);
+    return await fn();
+  } catch (error) {
+    const message = `${what}: ${String(error?.message ?? error).split("\n")[0].slice(0, 300)}`;
+    failures.push(message);
+    log(`FAILED ${message}`);
+    return undefined;
   }
 }
 
 // ---------------------------------------------------------------------------
-// phases
+// the three servers
 
-async function phases(server, label, pidsFn) {
-  process.env.BERTH_URL = server.url;
-  process.env.BERTH_HOST = server.host;
-  process.env.NODE_TLS_REJECT_UNAUTHORIZED = "0";
-  const h = await import("../test/e2e/harness.mjs");
-  // harness captured BERTH_URL at first import: use explicit URLs for a second server
-  const base = server.url;
-  const repo = `bench/blob-${Date.now().toString(36)}`;
-  const sampler = new RssSampler(pidsFn);
-  const rows = [];
-  const req = (path, init = {}) => fetch(new URL(path, base + "/"), { redirect: "manual", ...init });
-  const loc = (l) => new URL(l, base + "/").toString();
-
-  async function start() {
-    const r = await req(`/v2/${repo}/blobs/uploads/`, { method: "POST" });
-    if (r.status !== 202) throw new Error(`POST uploads → ${r.status} ${await r.text()}`);
-    await r.body?.cancel();
-    return { location: loc(r.headers.get("location")), max: Number(r.headers.get("oci-chunk-max-length") || 0) };
-  }
-  async function finish(location, digest) {
-    const u = new URL(location);
-    u.searchParams.set("digest", digest);
-    const r = await req(u.toString(), { method: "PUT" });
-    if (r.status !== 201) throw new Error(`PUT ?digest → ${r.status} ${await r.text()}`);
-    await r.body?.cancel();
-  }
-  const measure = async (name, fn) => {
-    sampler.reset();
-    const t0 = process.hrtime.bigint();
-    let error = null;
-    let extra = "";
-    try {
-      extra = (await fn()) ?? "";
-    } catch (e) {
-      error = e.message.split("\n")[0].slice(0, 160);
-    }
-    const s = Number(process.hrtime.bigint() - t0) / 1e9;
-    sampler.sample();
-    const row = {
-      server: label,
-      phase: name,
-      mb: MB(SIZE),
-      seconds: s,
-      mbps: error ? NaN : MB(SIZE) / s,
-      peakRssMiB: sampler.peakSingle / 1024,
-      peakRssSumMiB: sampler.peakSum / 1024,
-      note: (error ? `FAILED: ${error}` : extra) + (sampler.restarted ? " (workerd was restarted by wrangler during this phase)" : ""),
-    };
-    rows.push(row);
-    console.error(`  ${label} ${name}: ${error ? row.note : `${fmt(row.mbps)} MB/s in ${fmt(s, 2)} s`}, peak RSS ${fmt(row.peakRssMiB, 0)} MiB`);
-    return !error;
+/** How each server takes and gives a blob, and where its manifests are. */
+function ociServer(name, base, pids) {
+  return {
+    name,
+    base,
+    pids,
+    async pushPut(repo, seed, size, digest) {
+      const { response } = await expectStatus(`${base}/v2/${repo}/blobs/uploads/`, { method: "POST" }, 202);
+      const location = new URL(response.headers.get("location"), base);
+      location.searchParams.set("digest", digest);
+      const put = await sendBody("PUT", location, seed, size);
+      if (put.status !== 201) throw new Error(`PUT → ${put.status} ${put.text.slice(0, 200)}`);
+    },
+    async pushPatch(repo, seed, size, digest) {
+      const { response } = await expectStatus(`${base}/v2/${repo}/blobs/uploads/`, { method: "POST" }, 202);
+      const patch = await sendBody("PATCH", new URL(response.headers.get("location"), base), seed, size, { chunked: true });
+      if (patch.status !== 202) throw new Error(`PATCH → ${patch.status} ${patch.text.slice(0, 200)}`);
+      const location = new URL(patch.headers.location, base);
+      location.searchParams.set("digest", digest);
+      await expectStatus(location, { method: "PUT" }, 201);
+    },
+    blobUrl: (repo, digest) => `${base}/v2/${repo}/blobs/${digest}`,
+    manifestUrl: (repo, reference) => `${base}/v2/${repo}/manifests/${reference}`,
+    async putManifest(repo, reference, bytes) {
+      await expectStatus(`${base}/v2/${repo}/manifests/${reference}`, { method: "PUT", headers: { "Content-Type": "application/vnd.oci.image.manifest.v1+json" }, body: bytes }, 201);
+    },
   };
+}
 
-  let digestOne = null;
-  await measure("upload, one PATCH (unknown length)", async () => {
-    const { location } = await start();
-    const hash = createHash("sha256");
-    const r = await req(location, {
-      method: "PATCH",
-      duplex: "half",
-      headers: { "Content-Type": "application/octet-stream" },
-      body: h.randomStream("bench-one", SIZE, { onChunk: (c) => hash.update(c) }),
-    });
-    if (r.status !== 202) throw new Error(`PATCH → ${r.status} ${(await r.text()).slice(0, 200)}`);
-    await r.body?.cancel();
-    const digest = "sha256:" + hash.digest("hex");
-    await finish(loc(r.headers.get("location") ?? location), digest);
-    digestOne = digest;
-  });
+function bareServer(base, pids) {
+  return {
+    name: "bare",
+    base,
+    pids,
+    async pushPut(_repo, seed, size, digest) {
+      const put = await sendBody("PUT", `${base}/blobs/${digest}`, seed, size);
+      if (put.status !== 201) throw new Error(`PUT → ${put.status} ${put.text.slice(0, 200)}`);
+    },
+    pushPatch: null,
+    blobUrl: (_repo, digest) => `${base}/blobs/${digest}`,
+    manifestUrl: (_repo, reference) => `${base}/manifests/${encodeURIComponent(reference)}`,
+    async putManifest(_repo, reference, bytes) {
+      await expectStatus(`${base}/manifests/${encodeURIComponent(reference)}`, { method: "PUT", body: bytes }, 201);
+    },
+  };
+}
 
-  let digestChunked = null;
-  await measure(`upload, ${CHUNK / MiB} MiB PATCHes`, async () => {
-    let { location, max } = await start();
-    const chunk = max && max < CHUNK ? max : CHUNK;
-    const hash = createHash("sha256");
-    let n = 0;
-    for (let off = 0; off < SIZE; off += chunk) {
-      const len = Math.min(chunk, SIZE - off);
-      const r = await req(location, {
-        method: "PATCH",
-        duplex: "half",
-        headers: { "Content-Type": "application/octet-stream", "Content-Range": `${off}-${off + len - 1}`, "Content-Length": String(len) },
-        body: h.randomStream("bench-chunked", len, { offset: off, onChunk: (c) => hash.update(c) }),
-      });
-      if (r.status !== 202) throw new Error(`PATCH ${off} → ${r.status} ${(await r.text()).slice(0, 200)}`);
-      await r.body?.cancel();
-      location = loc(r.headers.get("location"));
-      n++;
-    }
-    const digest = "sha256:" + hash.digest("hex");
-    await finish(location, digest);
-    digestChunked = digest;
-    return `${n} PATCHes`;
-  });
+// ---------------------------------------------------------------------------
+// measurements
 
-  const digest = digestOne ?? digestChunked;
-  await measure("download, GET", async () => {
-    if (!digest) throw new Error("nothing was uploaded");
-    const r = await req(`/v2/${repo}/blobs/${digest}`);
-    if (r.status !== 200) throw new Error(`GET → ${r.status}`);
-    const got = await h.sha256Stream(r.body);
-    if (got.digest !== digest || got.size !== SIZE) throw new Error(`digest mismatch: ${got.digest} (${got.size} bytes)`);
-    return "sha256 verified";
+async function transfers(server, results) {
+  const sampler = new RssSampler(server.pids);
+  const repo = `bench/blob-${randomBytes(3).toString("hex")}`;
+  const measure = async (phase, fn) => {
+    const idle = sampler.reset();
+    const t0 = performance.now();
+    const ok = await attempt(`${server.name} ${phase}`, fn);
+    const seconds = (performance.now() - t0) / 1000;
+    if (ok === undefined) return;
+    const row = { server: server.name, phase, bytes: BLOB, seconds, mbps: MB(BLOB) / seconds, idleRssMiB: idle, peakRssMiB: sampler.peak() };
+    results.transfers.push(row);
+    log(`${server.name} ${phase}: ${row.mbps.toFixed(1)} MB/s, RSS ${idle.toFixed(0)} → ${row.peakRssMiB.toFixed(0)} MiB`);
+  };
+  const seed = `bench-put-${repo}`;
+  const { digest } = await randomDigest(seed, BLOB);
+  await measure("push-put", async () => (await server.pushPut(repo, seed, BLOB, digest), true));
+  if (server.pushPatch) {
+    const patchSeed = `bench-patch-${repo}`;
+    const patched = await randomDigest(patchSeed, BLOB);
+    await measure("push-patch", async () => (await server.pushPatch(repo, patchSeed, BLOB, patched.digest), true));
+  }
+  await measure("pull", async () => {
+    const bytes = await drain(server.blobUrl(repo, digest));
+    if (bytes !== BLOB) throw new Error(`pulled ${bytes} bytes, expected ${BLOB}`);
+    return true;
   });
-  sampler.sample();
   sampler.stop();
-  return { rows, hwmMiB: (sampler.hwm ?? NaN) / 1024, procs: sampler.pids.length };
 }
 
-function clientHashCeiling() {
-  const buf = Buffer.alloc(64 * MiB, 7);
-  const t0 = process.hrtime.bigint();
-  for (let i = 0; i < 4; i++) createHash("sha256").update(buf).digest();
-  return MB(4 * buf.length) / (Number(process.hrtime.bigint() - t0) / 1e9);
+/** A small image (config + one layer) pushed as the target of the manifest requests. */
+async function manifestTargets(server) {
+  const repo = `bench/app-${randomBytes(3).toString("hex")}`;
+  const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } }));
+  const layerSeed = `bench-layer-${repo}`;
+  const layerSize = 64 * 1024;
+  const layer = await randomDigest(layerSeed, layerSize);
+  const configDigest = `sha256:${createHash("sha256").update(config).digest("hex")}`;
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: configDigest, size: config.length },
+      layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: layer.digest, size: layerSize }],
+    }),
+  );
+  const digest = `sha256:${createHash("sha256").update(manifest).digest("hex")}`;
+  if (server.name !== "bare") {
+    const { response } = await expectStatus(`${server.base}/v2/${repo}/blobs/uploads/`, { method: "POST" }, 202);
+    const location = new URL(response.headers.get("location"), server.base);
+    location.searchParams.set("digest", configDigest);
+    await expectStatus(location, { method: "PUT", body: config }, 201);
+    await server.pushPut(repo, layerSeed, layerSize, layer.digest);
+  }
+  await server.putManifest(repo, "v1", manifest);
+  if (server.name === "bare") await server.putManifest(repo, digest, manifest);
+  return { repo, digest };
 }
+
+async function requestRates(server, results) {
+  const target = await attempt(`${server.name} manifest setup`, () => manifestTargets(server));
+  if (!target) return;
+  const accept = { Accept: "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json" };
+  for (const method of ["GET", "HEAD"]) {
+    for (const [by, reference] of [["tag", "v1"], ["digest", target.digest]]) {
+      for (const concurrency of [1, 32]) {
+        const name = `manifest ${method} by ${by}`;
+        const url = server.manifestUrl(target.repo, reference);
+        const measured = await attempt(`${server.name} ${name} ×${concurrency}`, () =>
+          rate(() => expectStatus(url, { method, headers: accept }, 200), { count: COUNT[concurrency], concurrency }),
+        );
+        if (measured) results.requests.push({ server: server.name, name, concurrency, ...measured });
+      }
+    }
+  }
+  if (server.name === "berth") {
+    const url = `${server.base}/api/v1/resolve?ref=${encodeURIComponent(`${target.repo}:v1`)}`;
+    for (const concurrency of [1, 32]) {
+      const measured = await attempt(`resolve ×${concurrency}`, () => rate(() => expectStatus(url, {}, 200), { count: COUNT[concurrency], concurrency }));
+      if (measured) results.requests.push({ server: "berth", name: "resolve API", concurrency, ...measured });
+    }
+  }
+}
+
+/** A multi-arch image of PLATFORMS × LAYERS fresh layers, pushed straight into the registry. */
+async function seedUpstreamImage(registryUrl, repo) {
+  const registry = ociServer("registry", registryUrl, () => []);
+  const manifests = [];
+  for (let p = 0; p < PLATFORMS; p++) {
+    const layers = [];
+    for (let l = 0; l < LAYERS; l++) {
+      const seed = `bench-mt-${repo}-${p}-${l}`;
+      const { digest } = await randomDigest(seed, LAYER);
+      await registry.pushPut(repo, seed, LAYER, digest);
+      layers.push({ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest, size: LAYER });
+    }
+    const arch = ["amd64", "arm64"][p] ?? `arch${p}`;
+    const config = Buffer.from(JSON.stringify({ architecture: arch, os: "linux", rootfs: { type: "layers", diff_ids: [] } }));
+    const configDigest = `sha256:${createHash("sha256").update(config).digest("hex")}`;
+    const { response } = await expectStatus(`${registryUrl}/v2/${repo}/blobs/uploads/`, { method: "POST" }, 202);
+    const location = new URL(response.headers.get("location"), registryUrl);
+    location.searchParams.set("digest", configDigest);
+    await expectStatus(location, { method: "PUT", body: config }, 201);
+    const manifest = Buffer.from(
+      JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: configDigest, size: config.length }, layers }),
+    );
+    const digest = `sha256:${createHash("sha256").update(manifest).digest("hex")}`;
+    await registry.putManifest(repo, digest, manifest);
+    manifests.push({ mediaType: "application/vnd.oci.image.manifest.v1+json", digest, size: manifest.length, platform: { architecture: arch, os: "linux" } });
+  }
+  const index = JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests });
+  await expectStatus(`${registryUrl}/v2/${repo}/manifests/v1`, { method: "PUT", headers: { "Content-Type": "application/vnd.oci.image.index.v1+json" }, body: index }, 201);
+}
+
+async function pullThrough(berthUrl, registryUrl, front, results) {
+  for (let round = 1; round <= ROUNDS; round++) {
+    const repo = `bench/multi-${randomBytes(3).toString("hex")}`;
+    const ok = await attempt(`pull-through round ${round}`, async () => {
+      await seedUpstreamImage(registryUrl, repo);
+      const timed = async (base, name) => {
+        const before = front.snapshot();
+        const t0 = performance.now();
+        const bytes = await pullImage(base, name, "v1");
+        return { bytes, seconds: (performance.now() - t0) / 1000, upstream: front.since(before).total };
+      };
+      const direct = await timed(front.url, repo);
+      const cold = await timed(berthUrl, `${UPSTREAM}/${repo}`);
+      const warm = await timed(berthUrl, `${UPSTREAM}/${repo}`);
+      results.pullThrough.push({ round, bytes: direct.bytes, direct, cold, warm });
+      log(`pull-through ${round}: direct ${direct.seconds.toFixed(2)} s, cold ${cold.seconds.toFixed(2)} s (${cold.upstream} upstream requests), warm ${warm.seconds.toFixed(2)} s (${warm.upstream})`);
+      return true;
+    });
+    if (!ok) break;
+  }
+}
+
+// ---------------------------------------------------------------------------
 
 function version(cmd, a) {
   try {
@@ -269,82 +256,78 @@ function version(cmd, a) {
 }
 
 async function main() {
-  const results = [];
   const workDir = mkdtempSync(join(tmpdir(), "berth-bench-"));
+  const stops = [];
+  const results = {
+    meta: {
+      date: new Date().toISOString(),
+      commit: version("git", ["rev-parse", "--short", "HEAD"]),
+      machine: `${cpus()[0]?.model?.trim() ?? "?"} × ${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM`,
+      node: process.version,
+      wrangler: version(join(ROOT, "node_modules", ".bin", "wrangler"), ["--version"]),
+      distribution: version("docker-registry", ["--version"]).replace(/^.*?\s(v?\d[\w.+-]*).*$/, "$1"),
+      quick: QUICK,
+      blobMiB: BLOB / MiB,
+      layerMiB: LAYER / MiB,
+      layers: LAYERS,
+      platforms: PLATFORMS,
+      rounds: ROUNDS,
+      requestsC1: COUNT[1],
+      requestsC32: COUNT[32],
+    },
+    transfers: [],
+    requests: [],
+    pullThrough: [],
+    failures,
+  };
   try {
-    console.error(`[bench] blob ${SIZE / MiB} MiB, chunks ${CHUNK / MiB} MiB`);
-    const server = await startWrangler({ workDir });
-    let r;
-    try {
-      const workerd = () => descendants(server.pid).filter((p) => p.comm === "workerd").map((p) => p.pid);
-      const procs = workerd();
-      if (!procs.length) throw new Error("no workerd process found under wrangler");
-      for (const p of procs) console.error(`[bench] workerd pid ${p}: ${cmdline(p).slice(0, 120)}`);
-      r = await phases(server, "berth (wrangler dev)", workerd);
-    } finally {
-      await server.stop();
-    }
-    results.push(r);
-
-    if (PEER) {
-      const peerDir = mkdtempSync(join(tmpdir(), "berth-bench-peer-"));
-      const peer = await startDistribution({ workDir: peerDir });
-      try {
-        results.push(await phases(peer, "docker-registry 2.8", () => [peer.pid]));
-      } finally {
-        await peer.stop();
-        rmSync(peerDir, { recursive: true, force: true });
-      }
-    }
+    log(`${QUICK ? "quick run: " : ""}blob ${BLOB / MiB} MiB; starting docker-registry, Berth and the bare Worker…`);
+    const storage = join(workDir, "registry");
+    mkdirSync(storage);
+    const registry = await startRegistry({ name: "bench", dir: workDir, storage });
+    stops.push(registry.stop);
+    const front = await countingFront(registry.url);
+    stops.push(front.close);
+    const upstreams = JSON.stringify([{ name: UPSTREAM, url: front.url, tagTtlSeconds: 3600, allowPrivateAddresses: true }]);
+    const [berthDir, bareDir] = ["berth", "bare"].map((name) => {
+      const dir = join(workDir, name);
+      mkdirSync(dir);
+      return dir;
+    });
+    const [berth, bare] = await Promise.all([
+      startWrangler({ workDir: berthDir, protocol: "http", extraArgs: ["--inspector-port", String(await freePort()), "--var", `UPSTREAMS:${upstreams}`, "--var", `DEFAULT_UPSTREAM:${UPSTREAM}`] }),
+      startWrangler({ workDir: bareDir, protocol: "http", extraArgs: ["--config", join(ROOT, "bench", "bare", "wrangler.toml"), "--inspector-port", String(await freePort())] }),
+    ]);
+    stops.push(berth.stop, bare.stop);
+    const servers = [
+      ociServer("distribution", registry.url, () => [registry.pid]),
+      bareServer(bare.url, () => workerdPids(bare.pid)),
+      ociServer("berth", berth.url, () => workerdPids(berth.pid)),
+    ];
+    for (const server of servers) await transfers(server, results);
+    for (const server of servers) await requestRates(server, results);
+    await pullThrough(berth.url, registry.url, front, results);
   } finally {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
     rmSync(workDir, { recursive: true, force: true });
   }
 
-  const ceiling = clientHashCeiling();
-  const header = "| server | phase | size (MB) | time (s) | MB/s | peak RSS, largest process (MiB) | peak RSS, sum (MiB) | note |";
-  const sep = "|---|---|---:|---:|---:|---:|---:|---|";
-  const lines = [header, sep];
-  for (const r of results) {
-    for (const row of r.rows) {
-      lines.push(`| ${row.server} | ${row.phase} | ${fmt(row.mb, 0)} | ${fmt(row.seconds, 2)} | ${fmt(row.mbps)} | ${fmt(row.peakRssMiB, 0)} | ${fmt(row.peakRssSumMiB, 0)} | ${row.note} |`);
-    }
-  }
-  const hwm = results.map((r) => `${r.rows[0]?.server}: VmHWM ${fmt(r.hwmMiB, 0)} MiB (largest of ${r.procs} process(es))`).join("; ");
-  const table = lines.join("\n");
-  console.log(`\n${table}\n\n${hwm}\nclient sha256 ceiling: ${fmt(ceiling, 0)} MB/s\n`);
-
-  if (WRITE) {
-    const commit = version("git", ["rev-parse", "--short", "HEAD"]);
-    const md = [
-      "# Berth benchmark results",
-      "",
-      "Generated by `node bench/run.mjs --write" + (PEER ? " --peer" : "") + "` — timings are for this machine only.",
-      "",
-      `- date: ${new Date().toISOString()}`,
-      `- commit: ${commit}`,
-      `- machine: ${cpus()[0]?.model ?? "?"} × ${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM`,
-      `- node ${process.version}, wrangler ${version(join(ROOT, "node_modules", ".bin", "wrangler"), ["--version"])}`,
-      `- blob: ${SIZE / MiB} MiB of pseudo-random bytes, chunked upload in ${CHUNK / MiB} MiB PATCHes`,
-      `- MB = 10^6 bytes; RSS sampled from /proc/<pid>/status every 50 ms (workerd processes under wrangler)`,
-      `- client sha256 ceiling: ${fmt(ceiling, 0)} MB/s (the download is hashed while it streams)`,
-      "",
-      table,
-      "",
-      hwm,
-      "",
-    ].join("\n");
-    // (notes added by hand below this line are lost on the next --write)
-    writeFileSync(join(ROOT, "bench", "RESULTS.md"), md);
-    console.error("[bench] wrote bench/RESULTS.md");
-  }
-  const failed = results.some((r) => r.rows.some((row) => row.note.startsWith("FAILED")));
-  return failed ? 1 : 0;
+  results.summary = summarize(results);
+  const report = markdown(results);
+  const out = OUT ?? mkdtempSync(join(tmpdir(), "berth-bench-out-"));
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(join(out, "RESULTS.md"), report);
+  writeFileSync(join(out, "results.svg"), svg(results));
+  console.log(report);
+  log(`wrote results.json, RESULTS.md and results.svg to ${out}`);
+  return failures.length ? 1 : 0;
 }
 
 main().then(
-  (c) => process.exit(c),
-  (e) => {
-    console.error(e);
+  (code) => process.exit(code),
+  (error) => {
+    console.error(error);
     process.exit(1);
   },
 );

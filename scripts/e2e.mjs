@@ -80,10 +80,10 @@ function tailFile(path, lines = 80) {
 }
 
 /**
- * Start wrangler dev (https, fresh persist dir). Returns {url, host, pid, logPath, stop()}.
+ * Start wrangler dev (https unless protocol is "http", fresh persist dir). Returns {url, host, pid, logPath, stop()}.
  * Used by this runner and by bench/run.mjs.
  */
-export async function startWrangler({ workDir, port, extraArgs = [], timeoutMs = startTimeoutMs, echo = verbose } = {}) {
+export async function startWrangler({ workDir, port, extraArgs = [], timeoutMs = startTimeoutMs, echo = verbose, protocol = "https" } = {}) {
   port ??= await freePort();
   const persist = join(workDir, "persist");
   const logPath = join(workDir, "wrangler.log");
@@ -92,7 +92,7 @@ export async function startWrangler({ workDir, port, extraArgs = [], timeoutMs =
   if (!existsSync(bin)) throw new Error(`${bin} not found: run npm ci first`);
   const child = spawn(
     bin,
-    ["dev", "--ip", "127.0.0.1", "--port", String(port), "--local-protocol", "https", "--persist-to", persist, ...extraArgs],
+    ["dev", "--ip", "127.0.0.1", "--port", String(port), "--local-protocol", protocol, "--persist-to", persist, ...extraArgs],
     {
       cwd: ROOT,
       detached: true, // own process group: we kill -pid to take workerd down too
@@ -110,7 +110,7 @@ export async function startWrangler({ workDir, port, extraArgs = [], timeoutMs =
     },
   );
   closeSync(fd);
-  const url = `https://127.0.0.1:${port}`;
+  const url = `${protocol}://127.0.0.1:${port}`;
   const server = {
     url,
     host: `127.0.0.1:${port}`,

@@ -78,6 +78,7 @@ export async function startRegistry({ name, dir, storage, auth }) {
     name,
     url,
     port,
+    pid: child.pid,
     logPath,
     stop: () =>
       new Promise((resolve) => {

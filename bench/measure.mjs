@@ -1,0 +1,213 @@
+// Measuring tools for bench/run.mjs: workerd memory from /proc, request-rate runs with
+// percentiles, streamed uploads and downloads, a request-counting front for an upstream, and a
+// pull client that fetches an image the way docker/containerd do.
+
+import { readFileSync, readdirSync } from "node:fs";
+import { createServer, request as httpRequest } from "node:http";
+import { Readable } from "node:stream";
+import { randomChunks } from "../test/e2e/harness.mjs";
+
+export const MiB = 1024 * 1024;
+export const MB = (bytes) => bytes / 1e6;
+
+// ---------------------------------------------------------------------------
+// memory
+
+function parentOf(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const close = s.lastIndexOf(")");
+    return { comm: s.slice(s.indexOf("(") + 1, close), ppid: Number(s.slice(close + 2).split(" ")[1]) };
+  } catch {
+    return null;
+  }
+}
+
+/** The workerd processes started under `root` (wrangler's pid). */
+export function workerdPids(root) {
+  const all = [];
+  for (const d of readdirSync("/proc")) if (/^\d+$/.test(d)) all.push([Number(d), parentOf(Number(d))]);
+  const out = [];
+  const frontier = [root];
+  while (frontier.length) {
+    const parent = frontier.pop();
+    for (const [pid, st] of all) {
+      if (st?.ppid === parent) {
+        frontier.push(pid);
+        if (st.comm === "workerd") out.push(pid);
+      }
+    }
+  }
+  return out;
+}
+
+function rssMiB(pid) {
+  try {
+    const kib = Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]);
+    return kib / 1024;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Largest RSS among `pids()`, sampled every 50 ms; peak() since the last reset(). */
+export class RssSampler {
+  constructor(pids) {
+    this.pids = pids;
+    this.current = pids();
+    this.max = 0;
+    this.timer = setInterval(() => this.sample(), 50);
+    this.timer.unref();
+    this.refresh = setInterval(() => (this.current = this.pids()), 1000);
+    this.refresh.unref();
+  }
+  sample() {
+    const now = Math.max(0, ...this.current.map(rssMiB).filter(Number.isFinite));
+    this.max = Math.max(this.max, now);
+    return now;
+  }
+  reset() {
+    this.max = 0;
+    return this.sample();
+  }
+  peak() {
+    this.sample();
+    return this.max;
+  }
+  stop() {
+    clearInterval(this.timer);
+    clearInterval(this.refresh);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// request rates
+
+export function percentile(sorted, p) {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** `count` calls of fn() with `concurrency` in flight; {rps, p50, p99} (ms), after a warm-up. */
+export async function rate(fn, { count, concurrency }) {
+  for (let i = 0; i < Math.min(10, count); i++) await fn();
+  const latencies = [];
+  let issued = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (issued < count) {
+        issued++;
+        const start = performance.now();
+        await fn();
+        latencies.push(performance.now() - start);
+      }
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { count: latencies.length, rps: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+}
+
+/** fetch that throws unless the status is `expected`; the body is drained. */
+export async function expectStatus(url, init, expected) {
+  const response = await fetch(url, { redirect: "manual", ...init });
+  const body = Buffer.from(await response.arrayBuffer());
+  if (response.status !== expected) throw new Error(`${init?.method ?? "GET"} ${url} → ${response.status} ${body.toString("utf8").slice(0, 200)}`);
+  return { response, body };
+}
+
+// ---------------------------------------------------------------------------
+// streamed bodies
+
+/**
+ * PUT/PATCH `size` pseudo-random bytes of `seed` with node:http: chunked (no Content-Length)
+ * or with Content-Length. Resolves the response {status, headers}.
+ */
+export function sendBody(method, url, seed, size, { chunked = false, headers = {} } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      url,
+      { method, headers: { ...headers, ...(chunked ? { "Transfer-Encoding": "chunked" } : { "Content-Length": String(size) }) } },
+      (res) => {
+        const parts = [];
+        res.on("data", (d) => parts.push(d));
+        res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, text: Buffer.concat(parts).toString("utf8") }));
+      },
+    );
+    req.on("error", reject);
+    Readable.from(randomChunks(seed, size)).pipe(req);
+  });
+}
+
+/** GET url and count the body's bytes (no hashing: the client must not be the ceiling). */
+export async function drain(url, headers = {}) {
+  const response = await fetch(url, { headers });
+  if (response.status !== 200) throw new Error(`GET ${url} → ${response.status}`);
+  let bytes = 0;
+  for await (const chunk of response.body) bytes += chunk.length;
+  return bytes;
+}
+
+// ---------------------------------------------------------------------------
+// upstream request counting
+
+/** An HTTP front for `target` that counts requests (for "how often was the upstream asked"). */
+export function countingFront(target) {
+  const counts = { total: 0, manifests: 0, blobs: 0 };
+  const server = createServer((req, res) => {
+    counts.total++;
+    if (/\/manifests\//.test(req.url)) counts.manifests++;
+    else if (/\/blobs\//.test(req.url)) counts.blobs++;
+    const up = httpRequest(new URL(req.url, target), { method: req.method, headers: { ...req.headers, host: new URL(target).host } }, (answer) => {
+      res.writeHead(answer.statusCode, answer.headers);
+      answer.pipe(res);
+    });
+    up.on("error", () => res.destroy());
+    req.pipe(up);
+  });
+  return new Promise((resolve) => {
+    server.listen(0, "127.0.0.1", () =>
+      resolve({
+        url: `http://127.0.0.1:${server.address().port}`,
+        snapshot: () => ({ ...counts }),
+        since: (before) => ({ total: counts.total - before.total, manifests: counts.manifests - before.manifests, blobs: counts.blobs - before.blobs }),
+        close: () => new Promise((r) => server.close(r)),
+      }),
+    );
+  });
+}
+
+// ---------------------------------------------------------------------------
+// pulling an image
+
+const ACCEPT = [
+  "application/vnd.oci.image.index.v1+json",
+  "application/vnd.oci.image.manifest.v1+json",
+  "application/vnd.docker.distribution.manifest.list.v2+json",
+  "application/vnd.docker.distribution.manifest.v2+json",
+].join(", ");
+
+/**
+ * Pulls every platform of `base/v2/<repo>` :tag like `skopeo copy --all`: the index, each
+ * manifest, then config and layers `parallel` at a time. Returns the bytes received.
+ */
+export async function pullImage(base, repo, tag, { parallel = 3 } = {}) {
+  const manifest = async (ref) => JSON.parse((await expectStatus(`${base}/v2/${repo}/manifests/${ref}`, { headers: { Accept: ACCEPT } }, 200)).body.toString("utf8"));
+  const top = await manifest(tag);
+  const images = top.manifests ? await Promise.all(top.manifests.map((m) => manifest(m.digest))) : [top];
+  const blobs = [...new Map(images.flatMap((m) => [m.config, ...m.layers]).map((d) => [d.digest, d])).values()];
+  let bytes = 0;
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (next < blobs.length) {
+        const blob = blobs[next++];
+        const got = await drain(`${base}/v2/${repo}/blobs/${blob.digest}`);
+        if (got !== blob.size) throw new Error(`blob ${blob.digest}: ${got} bytes, expected ${blob.size}`);
+        bytes += got;
+      }
+    }),
+  );
+  return bytes;
+}
