@@ -5,7 +5,7 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { createServer, request as httpRequest } from "node:http";
 import { Readable } from "node:stream";
-import { randomChunks } from "../test/e2e/harness.mjs";
+import { MANIFEST_ACCEPT, randomChunks } from "../test/e2e/harness.mjs";
 
 export const MiB = 1024 * 1024;
 export const MB = (bytes) => bytes / 1e6;
@@ -181,19 +181,12 @@ export function countingFront(target) {
 // ---------------------------------------------------------------------------
 // pulling an image
 
-const ACCEPT = [
-  "application/vnd.oci.image.index.v1+json",
-  "application/vnd.oci.image.manifest.v1+json",
-  "application/vnd.docker.distribution.manifest.list.v2+json",
-  "application/vnd.docker.distribution.manifest.v2+json",
-].join(", ");
-
 /**
  * Pulls every platform of `base/v2/<repo>` :tag like `skopeo copy --all`: the index, each
  * manifest, then config and layers `parallel` at a time. Returns the bytes received.
  */
 export async function pullImage(base, repo, tag, { parallel = 3 } = {}) {
-  const manifest = async (ref) => JSON.parse((await expectStatus(`${base}/v2/${repo}/manifests/${ref}`, { headers: { Accept: ACCEPT } }, 200)).body.toString("utf8"));
+  const manifest = async (ref) => JSON.parse((await expectStatus(`${base}/v2/${repo}/manifests/${ref}`, { headers: { Accept: MANIFEST_ACCEPT } }, 200)).body.toString("utf8"));
   const top = await manifest(tag);
   const images = top.manifests ? await Promise.all(top.manifests.map((m) => manifest(m.digest))) : [top];
   const blobs = [...new Map(images.flatMap((m) => [m.config, ...m.layers]).map((d) => [d.digest, d])).values()];
