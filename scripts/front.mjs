@@ -79,7 +79,6 @@ export function startFront({ host = "127.0.0.1", port, upstreamPort, tls, ready 
     // Pushes and pulls of big blobs take as long as they take; the kernel notices dead peers.
     server.requestTimeout = 0;
     server.timeout = 0;
-    server.on("clientError", (_error, socket) => socket.destroy());
   }
   const [plain, secure] = servers;
   const sockets = new Set();
