@@ -59,7 +59,10 @@ export function startFront({ host = "127.0.0.1", port, upstreamPort, tls, ready 
     upstream.on("response", (answer) => {
       response.writeHead(answer.statusCode ?? 502, answer.statusMessage, forwardedHeaders(answer.rawHeaders));
       answer.pipe(response);
-      answer.on("aborted", () => response.destroy());
+      // wrangler broke off the body: break off the client's too, so it sees a truncated response
+      answer.on("close", () => {
+        if (!answer.complete) response.destroy();
+      });
       answer.on("error", () => response.destroy());
     });
     upstream.on("error", (error) => {
