@@ -111,7 +111,7 @@ export async function rate(fn, { count, concurrency }) {
 
 /** fetch that throws unless the status is `expected`; the body is drained. */
 export async function expectStatus(url, init, expected) {
-  const response = await fetch(url, { redirect: "manual", ...init });
+  const response = await fetch(url, { redirect: "manual", signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS), ...init });
   const body = Buffer.from(await response.arrayBuffer());
   if (response.status !== expected) throw new Error(`${init?.method ?? "GET"} ${url} → ${response.status} ${body.toString("utf8").slice(0, 200)}`);
   return { response, body };
@@ -140,9 +140,12 @@ export function sendBody(method, url, seed, size, { chunked = false, headers = {
   });
 }
 
+/** No single request may hang the run: a stuck one is recorded as a failure after this. */
+const REQUEST_TIMEOUT_MS = 10 * 60 * 1000;
+
 /** GET url and count the body's bytes (no hashing: the client must not be the ceiling). */
 export async function drain(url, headers = {}) {
-  const response = await fetch(url, { headers });
+  const response = await fetch(url, { headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
   if (response.status !== 200) throw new Error(`GET ${url} → ${response.status}`);
   let bytes = 0;
   for await (const chunk of response.body) bytes += chunk.length;
