@@ -187,7 +187,10 @@ async function requestRates(server, results) {
         const measured = await attempt(`${server.name} ${name} ×${concurrency}`, () =>
           rate(() => expectStatus(url, { method, headers: accept }, 200), { count: COUNT[concurrency], concurrency }),
         );
-        if (measured) results.requests.push({ server: server.name, name, concurrency, ...measured });
+        if (measured) {
+          results.requests.push({ server: server.name, name, concurrency, ...measured });
+          log(`${server.name} ${name} ×${concurrency}: ${measured.rps.toFixed(0)} req/s, p50 ${measured.p50.toFixed(1)} ms, p99 ${measured.p99.toFixed(1)} ms`);
+        }
       }
     }
   }
