@@ -88,10 +88,15 @@ export function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-/** `count` calls of fn() with `concurrency` in flight; {rps, p50, p99} (ms), after a warm-up. */
+/**
+ * `count` calls of fn() with `concurrency` in flight, after a warm-up: {rps, p50, p99} (ms) of
+ * the calls that succeeded and how many failed (a connection reset now and then is reported,
+ * not fatal; more than 1% failing fails the measurement, naming the first error).
+ */
 export async function rate(fn, { count, concurrency }) {
   for (let i = 0; i < Math.min(10, count); i++) await fn();
   const latencies = [];
+  const errors = [];
   let issued = 0;
   const t0 = performance.now();
   await Promise.all(
@@ -99,14 +104,25 @@ export async function rate(fn, { count, concurrency }) {
       while (issued < count) {
         issued++;
         const start = performance.now();
-        await fn();
-        latencies.push(performance.now() - start);
+        try {
+          await fn();
+          latencies.push(performance.now() - start);
+        } catch (error) {
+          errors.push(error);
+        }
       }
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
+  if (errors.length > count / 100) throw new Error(`${errors.length} of ${count} requests failed, the first: ${describeError(errors[0])}`);
   latencies.sort((a, b) => a - b);
-  return { count: latencies.length, rps: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+  return { count: latencies.length, errors: errors.length, rps: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+}
+
+/** An error with its cause (fetch's "fetch failed" says nothing without it). */
+export function describeError(error) {
+  const cause = error?.cause ? ` (${error.cause.code ?? ""} ${error.cause.message ?? ""})`.replace(/\(\s+/, "(") : "";
+  return `${String(error?.message ?? error).split("\n")[0].slice(0, 300)}${cause}`;
 }
 
 /** fetch that throws unless the status is `expected`; the body is drained. */

@@ -26,7 +26,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { startWrangler, freePort } from "../scripts/e2e.mjs";
 import { startRegistry } from "../test/upstream/peers/registry.mjs";
 import { randomDigest } from "../test/e2e/harness.mjs";
-import { MiB, MB, RssSampler, workerdPids, rate, expectStatus, sendBody, drain, countingFront, pullImage } from "./measure.mjs";
+import { MiB, MB, RssSampler, workerdPids, rate, describeError, expectStatus, sendBody, drain, countingFront, pullImage } from "./measure.mjs";
 import { summarize, markdown, svg } from "./report.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -50,7 +50,7 @@ async function attempt(what, fn) {
   try {
     return await fn();
   } catch (error) {
-    const message = `${what}: ${String(error?.message ?? error).split("\n")[0].slice(0, 300)}`;
+    const message = `${what}: ${describeError(error)}`;
     failures.push(message);
     log(`FAILED ${message}`);
     return undefined;
