@@ -1,10 +1,20 @@
-// Turns zod's issues about a configuration value into sentences a person reads:
+// ConfigError, and zod's issues about a configuration value turned into sentences a person reads:
 // `UPSTREAMS[1].name "reg:5000" must not contain a port …` rather than "Expected number,
 // received nan". Every message of the configuration schemas is a predicate ("must …").
 
 import type { z } from "zod";
 
 type Path = (string | number)[];
+
+/** A configuration that cannot work; the message lists every problem (see src/config.ts). */
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[] | string) {
+    const list = typeof problems === "string" ? [problems] : problems;
+    super(`invalid Berth configuration (wrangler.toml [vars] and secrets): ${list.join("; ")}`);
+    this.problems = list;
+  }
+}
 
 /** `UPSTREAMS[1].aliases[0]` */
 export function fieldName(root: string, path: Path): string {

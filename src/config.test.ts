@@ -43,6 +43,11 @@ describe("validateConfig: the whole configuration at once", () => {
     ],
     ["a retention policy duration", { RETENTION_POLICIES: '[{"repositories":"a","deleteUntaggedAfter":"7 days"}]' }, ['RETENTION_POLICIES[0].deleteUntaggedAfter "7 days" must be a duration such as "45s", "30m", "12h", "7d" or "2w", or a number of seconds']],
     [
+      "GitHub OIDC is part of the configuration",
+      { OIDC_TRUST: '[{"repositoryOwnerId":"1","grants":[{"repositories":"a/**","actions":["pull"]}]}]' },
+      [expect.stringMatching(/^invalid GitHub OIDC configuration: OIDC_AUDIENCE is required when OIDC_TRUST is set/)] as unknown as string[],
+    ],
+    [
       "every problem of every part, in one report",
       {
         MAX_CHUNK_BYTES: "lots",

@@ -1,10 +1,11 @@
 // The whole configuration — wrangler.toml [vars] and secrets: the scalar settings, the
-// retention policies and the upstream registries — validated together, once per isolate,
+// retention policies, the upstream registries and GitHub OIDC — validated together, once per isolate,
 // before any route answers (src/http/router.ts), so that a broken deployment fails its health
 // check on /v2/ too. Every problem is reported at once, in words (see config-issues.ts).
 
 import { z } from "zod";
-import { describeIssues } from "./config-issues";
+import { parseOidcConfig } from "./auth/oidc-config";
+import { ConfigError, describeIssues } from "./config-issues";
 import { RetentionPoliciesSchema, toPolicies, type RetentionPolicy } from "./registry/retention-policy";
 import { readUpstreams, type UpstreamsConfig } from "./upstream/config";
 
@@ -45,11 +46,7 @@ export interface Config {
   upstreams: UpstreamsConfig;
 }
 
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`invalid Berth configuration (wrangler.toml [vars] and secrets): ${problems.join("; ")}`);
-  }
-}
+export { ConfigError } from "./config-issues";
 
 type Settings = { [K in keyof typeof SETTINGS]: z.output<(typeof SETTINGS)[K]> };
 
@@ -64,6 +61,12 @@ export function validateConfig(env: Record<string, unknown>): { config: Config }
   }
   const upstreams = readUpstreams(env);
   problems.push(...upstreams.problems);
+  try {
+    parseOidcConfig(env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...error.problems);
+  }
   if (problems.length > 0 || !upstreams.config) return { problems };
   const valid = settings as Settings;
   return {

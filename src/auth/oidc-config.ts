@@ -7,7 +7,7 @@
 // parseOidcConfig validates once and throws a ConfigError naming the bad field.
 
 import { z } from "zod";
-import { ConfigError } from "../config";
+import { ConfigError } from "../config-issues";
 import { ACTIONS } from "./identity";
 import type { Grant } from "./identity";
 
