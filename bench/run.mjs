@@ -216,7 +216,8 @@ async function seedUpstreamImage(registryUrl, repo) {
       layers.push({ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest, size: LAYER });
     }
     const arch = ["amd64", "arm64"][p] ?? `arch${p}`;
-    const config = Buffer.from(JSON.stringify({ architecture: arch, os: "linux", rootfs: { type: "layers", diff_ids: [] } }));
+    // unique per image, so that no blob of it is already stored in Berth when the cold pull starts
+    const config = Buffer.from(JSON.stringify({ architecture: arch, os: "linux", config: { Labels: { image: repo } }, rootfs: { type: "layers", diff_ids: [] } }));
     const configDigest = `sha256:${createHash("sha256").update(config).digest("hex")}`;
     const { response } = await expectStatus(`${registryUrl}/v2/${repo}/blobs/uploads/`, { method: "POST" }, 202);
     const location = new URL(response.headers.get("location"), registryUrl);
