@@ -48,14 +48,15 @@ export function summarize(results) {
   row("cold pull-through of a multi-arch image (s)", "s", { distribution: direct, bare: floor, berth: mean((r) => r.cold.seconds) }, { atMost: 1.15, of: "(direct + bare R2 write)" });
   row("warm pull-through (s)", "s", { distribution: direct, berth: mean((r) => r.warm.seconds) }, null);
   row("upstream requests: direct / cold / warm", "requests", { distribution: mean((r) => r.direct.upstream), bare: mean((r) => r.cold.upstream), berth: mean((r) => r.warm.upstream) }, null);
-  for (const phase of ["push-patch", "pull"]) {
-    const grew = (server) => {
-      const t = transfer(server, phase === "push-patch" && server === "bare" ? "push-put" : phase);
-      return t ? t.peakRssMiB - t.idleRssMiB : NaN;
-    };
-    const size = `${fmt(results.meta.blobMiB, 0)} MiB`;
-    const label = phase === "pull" ? `workerd memory above idle during a ${size} pull` : `workerd memory above idle during a ${size} push`;
-    row(label, "MiB", { distribution: grew("distribution"), bare: grew("bare"), berth: grew("berth") }, null);
+  // memory: the highest RSS during the phases, above the RSS before the server's first transfer
+  const grew = (server, phases) => {
+    const own = results.transfers.filter((t) => t.server === server);
+    const peaks = own.filter((t) => phases.includes(t.phase)).map((t) => t.peakRssMiB);
+    return own.length && peaks.length ? Math.max(...peaks) - own[0].idleRssMiB : NaN;
+  };
+  for (const [what, phases] of [["push", ["push-put", "push-patch"]], ["pull", ["pull"]]]) {
+    const label = `workerd memory above idle during a ${fmt(results.meta.blobMiB, 0)} MiB ${what}`;
+    row(label, "MiB", { distribution: grew("distribution", phases), bare: grew("bare", phases), berth: grew("berth", phases) }, null);
   }
   const last = rows.at(-1);
   const pushMemory = rows.at(-2);

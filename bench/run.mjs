@@ -3,6 +3,7 @@
 // run on one machine (a benchmark, not a test: it asserts nothing about time).
 //
 //   node bench/run.mjs [--quick] [--size-mib=1024] [--out=DIR]
+//   node bench/run.mjs --from=bench/results.json   (the reports again from recorded figures)
 //
 // Starts, all on 127.0.0.1 over plain HTTP:
 //   - Berth under `wrangler dev` (local R2), with the registry below as its upstream `bench.test`;
@@ -17,7 +18,7 @@
 // (--quick: to a temporary directory, printed, so the committed results stay).
 // --quick: small sizes and few requests (CI runs it so the harness never rots).
 
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join, dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -266,7 +267,25 @@ function version(cmd, a) {
   }
 }
 
+/** Writes results.json, RESULTS.md and results.svg for `results` to `out`, and prints the report. */
+function writeReports(results, out) {
+  results.summary = summarize(results);
+  const report = markdown(results);
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(join(out, "RESULTS.md"), report);
+  writeFileSync(join(out, "results.svg"), svg(results));
+  console.log(report);
+  log(`wrote results.json, RESULTS.md and results.svg to ${out}`);
+}
+
 async function main() {
+  const from = opt("from", null);
+  if (from) {
+    // --from=results.json: the reports again from recorded figures (after a change to report.mjs)
+    writeReports(JSON.parse(readFileSync(from, "utf8")), OUT ?? dirname(resolve(from)));
+    return 0;
+  }
   const workDir = mkdtempSync(join(tmpdir(), "berth-bench-"));
   const stops = [];
   const results = {
@@ -323,15 +342,7 @@ async function main() {
     rmSync(workDir, { recursive: true, force: true });
   }
 
-  results.summary = summarize(results);
-  const report = markdown(results);
-  const out = OUT ?? mkdtempSync(join(tmpdir(), "berth-bench-out-"));
-  mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
-  writeFileSync(join(out, "RESULTS.md"), report);
-  writeFileSync(join(out, "results.svg"), svg(results));
-  console.log(report);
-  log(`wrote results.json, RESULTS.md and results.svg to ${out}`);
+  writeReports(results, OUT ?? mkdtempSync(join(tmpdir(), "berth-bench-out-")));
   return failures.length ? 1 : 0;
 }
 
