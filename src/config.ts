@@ -16,8 +16,6 @@ const ConfigSchema = z.object({
   RETENTION_POLICIES: RetentionPoliciesSchema,
   /** What deleting a manifest does to the manifests whose subject it is (signatures, SBOMs). */
   REFERRERS_ON_SUBJECT_DELETE: z.enum(["keep", "delete"]).default("keep"),
-  /** When set, /api/v1/admin/* requires `Authorization: Bearer <ADMIN_TOKEN>` (a secret). */
-  ADMIN_TOKEN: z.string().optional(),
   /** Docker Hub mirror mode: un-prefixed names fall back to DEFAULT_UPSTREAM. */
   MIRROR_MODE: z.enum(["true", "false", ""]).default("false"),
 });
@@ -29,7 +27,6 @@ export interface Config {
   maxChunkBytes: number;
   retentionPolicies: RetentionPolicy[];
   referrersOnSubjectDelete: "keep" | "delete";
-  adminToken: string | undefined;
   mirrorMode: boolean;
 }
 
@@ -52,7 +49,6 @@ export function loadConfig(env: object): Config {
     maxChunkBytes: parsed.data.MAX_CHUNK_BYTES,
     retentionPolicies: toPolicies(parsed.data.RETENTION_POLICIES),
     referrersOnSubjectDelete: parsed.data.REFERRERS_ON_SUBJECT_DELETE,
-    adminToken: parsed.data.ADMIN_TOKEN || undefined,
     mirrorMode: parsed.data.MIRROR_MODE === "true",
   };
   cache.set(env, config);
