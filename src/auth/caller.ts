@@ -6,6 +6,7 @@
 
 import { grantedActions, isAdmin, mayPull } from "./grants";
 import type { Action, Identity } from "./identity";
+import type { NameRules } from "./names";
 import { accessFor } from "./scope";
 import type { TokenClaims } from "./tokens";
 
@@ -24,16 +25,13 @@ export interface Caller {
   lists(name: string): boolean;
 }
 
-/** Maps a repository name to the name grants are written for (aliases of cached upstreams → their canonical name). */
-export type Canonical = (name: string) => string;
-
-export function grantCaller(identity: Identity, canonical: Canonical, robotId?: string): Caller {
+export function grantCaller(identity: Identity, names: NameRules, robotId?: string): Caller {
   return {
     identity,
     robotId,
-    may: (name, action) => (grantedActions(identity.grants, canonical(name)).has(action) ? "yes" : "refused"),
+    may: (name, action) => (grantedActions(identity.grants, names.canonical(name), names.shadows(name)).has(action) ? "yes" : "refused"),
     mayRegistry: (scope) => (scope === "catalog" || isAdmin(identity.grants) ? "yes" : "refused"),
-    lists: (name) => mayPull(identity.grants, canonical(name)),
+    lists: (name) => mayPull(identity.grants, names.canonical(name)),
   };
 }
 

@@ -12,7 +12,7 @@
 import { OciError } from "../http/errors";
 import { param } from "../http/request";
 import { loadAuthConfig, type AuthConfig } from "./auth-config";
-import { grantCaller, tokenCaller, type Caller, type Canonical, type Decision } from "./caller";
+import { grantCaller, tokenCaller, type Caller, type Decision } from "./caller";
 import { authenticate, type PresentedCredentials, type SourceContext } from "./credentials";
 import type { Action, Identity } from "./identity";
 import { looksLikeJwt } from "./jwt";
@@ -21,7 +21,7 @@ import { warnOpen } from "./open-mode";
 import { robotPrincipal } from "./robot-tokens";
 import { ADMIN_SCOPE, CATALOG_SCOPE, formatScope, type Scope } from "./scope";
 import { readAccessToken } from "./tokens";
-import { canonicalName } from "./names";
+import { canonicalName, nameRules, type NameRules } from "./names";
 
 /** What a route needs. Every route in the router declares one; there is no default. */
 export type RouteAccess =
@@ -53,17 +53,19 @@ export async function admit(request: Request, env: Env, access: RouteAccess): Pr
   const config = loadAuthConfig(env);
   const url = new URL(request.url);
   const service = config.service ?? url.host;
-  const canonical: Canonical = (name) => canonicalName(env, name);
+  const names = nameRules(env);
   if (config.mode === "open") {
     warnOpen(request);
-    admitted.set(request, { caller: grantCaller({ kind: "anonymous", name: "anonymous", grants: ALL_GRANTS }, canonical), realm: `${url.origin}/token`, service });
+    // Everything, look-alikes of upstream names included (they need no explicit grant here).
+    const caller = grantCaller({ kind: "anonymous", name: "anonymous", grants: ALL_GRANTS }, { ...names, shadows: () => false });
+    admitted.set(request, { caller, realm: `${url.origin}/token`, service });
     return;
   }
-  const state: Admitted = { caller: anonymous(config, canonical), realm: `${url.origin}/token`, service };
+  const state: Admitted = { caller: anonymous(config, names), realm: `${url.origin}/token`, service };
   admitted.set(request, state);
   if ("public" in access) return;
   const header = request.headers.get("Authorization");
-  if (header !== null) state.caller = await callerFromHeader(header, request, env, config, state, canonical);
+  if (header !== null) state.caller = await callerFromHeader(header, request, env, config, state, names);
   const credentialed = header !== null;
   const anonymousSeesNothing = !credentialed && config.anonymousGrants.length === 0;
   if ("signedIn" in access) {
@@ -121,8 +123,8 @@ function admittedOf(request: Request): Admitted {
   return state;
 }
 
-function anonymous(config: AuthConfig, canonical: Canonical): Caller {
-  return grantCaller({ kind: "anonymous", name: "anonymous", grants: config.anonymousGrants }, canonical);
+function anonymous(config: AuthConfig, names: NameRules): Caller {
+  return grantCaller({ kind: "anonymous", name: "anonymous", grants: config.anonymousGrants }, names);
 }
 
 function requireRepositoryWith(state: Admitted, name: string, actions: readonly Action[]): void {
@@ -141,13 +143,13 @@ function decide(state: Admitted, decision: Decision, scope: Scope): void {
   });
 }
 
-async function callerFromHeader(header: string, request: Request, env: Env, config: AuthConfig, state: Admitted, canonical: Canonical): Promise<Caller> {
+async function callerFromHeader(header: string, request: Request, env: Env, config: AuthConfig, state: Admitted, names: NameRules): Promise<Caller> {
   const context: SourceContext = { env, config, service: state.service };
   const basic = /^Basic\s+(\S+)\s*$/i.exec(header);
   if (basic) {
     const credentials = decodeBasic(basic[1]!);
     if (!credentials) throw unauthorized(state, null, "malformed Basic credentials");
-    return login(request, credentials, context, state, canonical, null);
+    return login(request, credentials, context, state, names, null);
   }
   const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!bearer) throw unauthorized(state, null, "unsupported Authorization scheme: use Basic or Bearer");
@@ -161,13 +163,13 @@ async function callerFromHeader(header: string, request: Request, env: Env, conf
     return tokenCaller(claims);
   }
   // Not a JWT: a secret a credential source knows (a robot token, ADMIN_TOKEN).
-  return login(request, { username: null, password: value }, context, state, canonical, "invalid_token");
+  return login(request, { username: null, password: value }, context, state, names, "invalid_token");
 }
 
-async function login(request: Request, credentials: PresentedCredentials, context: SourceContext, state: Admitted, canonical: Canonical, error: string | null): Promise<Caller> {
+async function login(request: Request, credentials: PresentedCredentials, context: SourceContext, state: Admitted, names: NameRules, error: string | null): Promise<Caller> {
   const principal = await guardLogin(request, context.env, credentials, () => authenticate(credentials, context));
   if (!principal) throw unauthorized(state, null, "invalid credentials", error);
-  return grantCaller(principal.identity, canonical, principal.robotId);
+  return grantCaller(principal.identity, names, principal.robotId);
 }
 
 export function decodeBasic(encoded: string): PresentedCredentials | null {

@@ -41,3 +41,16 @@ describe("isAdmin / mayPull", () => {
     expect(mayPull(grants, "nginx")).toBe(false);
   });
 });
+
+describe("names that stand in for another registry", () => {
+  it.each([
+    [[{ repositories: "**", actions: ["pull", "push", "delete"] }], ["pull", "delete"]],
+    [[{ repositories: "*/team/**", actions: ["push"] }], []],
+    [[{ repositories: "registry.corp.example/**", actions: ["pull", "push"] }], ["pull", "push"]],
+    [[{ repositories: "registry.corp.example/team/app", actions: ["push"] }], ["push"]],
+  ] as Array<[Grant[], string[]]>)("%j on registry.corp.example/team/app → %j", (list, expected) => {
+    expect([...grantedActions(list, "registry.corp.example/team/app", true)].sort()).toEqual(expected.sort());
+    // the same grants on a name that shadows nothing keep push when they match
+    expect(grantedActions(list, "registry.corp.example/team/app", false).has("push")).toBe(list.some((g) => g.actions.includes("push")));
+  });
+});

@@ -18,11 +18,18 @@ function matcher(pattern: string): (name: string) => boolean {
   return match;
 }
 
-/** The union of the actions every grant whose pattern matches `name` allows. */
-export function grantedActions(grants: readonly Grant[], name: string): Set<Action> {
+/**
+ * The union of the actions every grant whose pattern matches `name` allows. For a name that
+ * stands in for another registry (`shadowing`, src/auth/names.ts), push comes only from a grant
+ * that names the first segment literally (`registry.corp.example/**`, `library/**`): `**` or
+ * `*` /… never lets anybody push a look-alike of an upstream's image.
+ */
+export function grantedActions(grants: readonly Grant[], name: string, shadowing = false): Set<Action> {
   const actions = new Set<Action>();
   for (const grant of grants) {
-    if (matcher(grant.repositories)(name)) for (const action of grant.actions) actions.add(action);
+    if (!matcher(grant.repositories)(name)) continue;
+    const explicit = !/[*?]/.test(grant.repositories.split("/")[0]!);
+    for (const action of grant.actions) if (action !== "push" || !shadowing || explicit) actions.add(action);
   }
   return actions;
 }

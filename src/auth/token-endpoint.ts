@@ -13,7 +13,7 @@ import { loadAuthConfig } from "./auth-config";
 import { authenticate, type PresentedCredentials, type Principal, type SourceContext } from "./credentials";
 import { decodeBasic } from "./gate";
 import { grantedActions, isAdmin } from "./grants";
-import { canonicalName } from "./names";
+import { canonicalName, shadowsUpstream } from "./names";
 import { guardLogin } from "./login-throttle";
 import { formatScope, parseScopes, type Scope } from "./scope";
 import { issueAccessToken, issueRefreshToken, refreshable } from "./tokens";
@@ -71,7 +71,7 @@ export function grant(principal: Principal, asked: Scope[], env: Env): Scope[] {
   const grants = principal.identity.grants;
   return asked.map((scope) => {
     if (scope.type === "registry") return { ...scope, actions: scope.name === "catalog" || isAdmin(grants) ? scope.actions : [] };
-    const allowed = grantedActions(grants, canonicalName(env, scope.name));
+    const allowed = grantedActions(grants, canonicalName(env, scope.name), shadowsUpstream(env, scope.name));
     return { ...scope, actions: scope.actions.filter((action) => allowed.has(action)) };
   });
 }
