@@ -13,6 +13,7 @@
 
 import { z } from "zod";
 import { ConfigError } from "../config";
+import { jsonArrayVar } from "../config-json";
 import { ACTIONS, type Grant } from "./identity";
 import { parsePasswordHash, type ParsedHash } from "./password";
 
@@ -55,24 +56,6 @@ const UserSchema = z
   .strict()
   .refine((user) => (user.passwordHash === undefined) !== (user.passwordHashSecret === undefined), "give exactly one of passwordHash and passwordHashSecret");
 
-/** A JSON array given as a string (wrangler [vars]) or already parsed (a TOML array). */
-function jsonArray<T extends z.ZodTypeAny>(item: T) {
-  return z
-    .union([z.string(), z.array(z.unknown())])
-    .default("[]")
-    .transform((value, ctx) => {
-      if (typeof value !== "string") return value;
-      if (value.trim() === "") return [];
-      try {
-        return JSON.parse(value) as unknown;
-      } catch (error) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `not valid JSON (${error instanceof Error ? error.message : String(error)})` });
-        return z.NEVER;
-      }
-    })
-    .pipe(z.array(item));
-}
-
 const AuthSchema = z.object({
   AUTH_MODE: z
     .enum(["required", "open", ""], { errorMap: () => ({ message: 'must be "required" or "open"' }) })
@@ -82,8 +65,8 @@ const AuthSchema = z.object({
   TOKEN_SIGNING_KEY_PREVIOUS: z.string().optional(),
   TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(300),
   AUTH_SERVICE: z.string().optional(),
-  AUTH_USERS: jsonArray(UserSchema),
-  ANONYMOUS_PULL: jsonArray(z.string().min(1)),
+  AUTH_USERS: jsonArrayVar(UserSchema),
+  ANONYMOUS_PULL: jsonArrayVar(z.string().min(1)),
   ADMIN_TOKEN: z.string().optional(),
 });
 

@@ -3,13 +3,13 @@
 
 import { env } from "cloudflare:workers";
 
-const BANNER =
-  "\n" +
-  "  ************************************************************************\n" +
-  "  *  BERTH IS RUNNING IN OPEN MODE (AUTH_MODE=open): NO AUTHENTICATION.   *\n" +
-  "  *  Anybody who can reach it may push, pull, delete and run admin jobs. *\n" +
-  "  *  Never deploy this way; see README \"Security\".                       *\n" +
-  "  ************************************************************************\n";
+const LINES = [
+  "BERTH IS RUNNING IN OPEN MODE (AUTH_MODE=open): NO AUTHENTICATION.",
+  "Anybody who can reach it may push, pull, delete and run admin jobs.",
+  'Never deploy this way; see README "Security".',
+];
+const WIDTH = Math.max(...LINES.map((line) => line.length)) + 6;
+const BANNER = ["", "*".repeat(WIDTH), ...LINES.map((line) => `*  ${line.padEnd(WIDTH - 6)}  *`), "*".repeat(WIDTH), ""].join("\n");
 
 let announced = false;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { accessFor, formatScope, mergeScopes, parseScope, parseScopes } from "./scope";
+import { accessFor, formatScope, mergeScopes, parseScope, parseScopes, toAccessEntry } from "./scope";
 
 describe("parseScope", () => {
   it.each([
@@ -53,6 +53,17 @@ describe("formatScope", () => {
   ])("%j → %s", (scope, text) => {
     expect(formatScope(scope)).toBe(text);
     expect(parseScope(text)).toEqual(scope);
+  });
+});
+
+describe("toAccessEntry", () => {
+  it.each([
+    [{ type: "repository" as const, name: "a", actions: ["pull" as const] }, { type: "repository", name: "a", actions: ["pull"] }],
+    [{ type: "repository" as const, name: "a", actions: [] }, { type: "repository", name: "a", actions: [] }],
+    [{ type: "registry" as const, name: "admin", actions: ["admin" as const] }, { type: "registry", name: "admin", actions: ["*"] }],
+    [{ type: "registry" as const, name: "admin", actions: [] }, { type: "registry", name: "admin", actions: [] }],
+  ])("%j → %j", (scope, entry) => {
+    expect(toAccessEntry(scope)).toEqual(entry);
   });
 });
 

@@ -72,7 +72,9 @@ export function formatScope(scope: Scope): string {
 }
 
 export function toAccessEntry(scope: Scope): AccessEntry {
-  return { type: scope.type, name: scope.name, actions: scope.type === "registry" ? ["*"] : [...scope.actions] };
+  // A refused scope stays in the token with no actions: the gate then answers 403, not "ask again".
+  if (scope.type === "registry") return { type: scope.type, name: scope.name, actions: scope.actions.length > 0 ? ["*"] : [] };
+  return { type: scope.type, name: scope.name, actions: [...scope.actions] };
 }
 
 /** The actions an access claim allows on a resource; null when the claim never mentions it. */

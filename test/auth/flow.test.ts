@@ -146,6 +146,11 @@ describe("listings and the JSON API", () => {
   it("admin endpoints need the admin grant", async () => {
     expect((await authCall("POST", "/api/v1/admin/retention?dryRun=1", { headers: { ...alice, ...from() } })).status).toBe(403);
     expect((await authCall("POST", "/api/v1/admin/retention?dryRun=1", { headers: root })).status).toBe(200);
+    // a token asked for the admin scope by a non-admin carries it refused: 403
+    const token = await tokenFor(["registry:admin:*"], { ...alice, ...from() });
+    expect((await authCall("POST", "/api/v1/admin/retention?dryRun=1", { headers: bearer(token) })).status).toBe(403);
+    const rootToken = await tokenFor(["registry:admin:*"], root);
+    expect((await authCall("GET", "/api/v1/admin/tokens", { headers: bearer(rootToken) })).status).toBe(200);
     const admin = { ADMIN_TOKEN: "an-admin-token-of-some-length" };
     expect((await authCall("POST", "/api/v1/admin/retention?dryRun=1", { headers: bearer("an-admin-token-of-some-length") }, admin)).status).toBe(200);
   });
