@@ -4,13 +4,14 @@
 // sent straight to /v2/) ask the same list, in order.
 //
 // The seam for new kinds of credentials: a source is one entry in
-// CREDENTIAL_SOURCES. GitHub Actions OIDC is one more entry — "the password is
+// CREDENTIAL_SOURCES. GitHub Actions OIDC is such an entry: "the password is
 // a GitHub ID token (a JWT from the configured issuer) → verify it, apply the
-// trust rules → Identity of kind workflow" — placed before the users source.
+// trust rules → Identity of kind workflow" (src/auth/github-oidc.ts).
 
 import type { Identity } from "./identity";
 import type { AuthConfig } from "./auth-config";
 import { verifyPassword, timingSafeEqual } from "./password";
+import { identityFromOidcToken, isOidcToken, parseOidcConfig } from "./github-oidc";
 import { robotTokenSource } from "./robot-tokens";
 import { readRefreshToken } from "./tokens";
 
@@ -48,6 +49,20 @@ const adminTokenSource: CredentialSource = {
     const encoder = new TextEncoder();
     if (!timingSafeEqual(encoder.encode(password), encoder.encode(config.adminToken))) return null;
     return { identity: { kind: "user", name: "admin-token", grants: [{ repositories: "**", actions: ["pull", "push", "delete", "admin"] }] } };
+  },
+};
+
+/**
+ * A GitHub Actions OIDC ID token as the password (the login action sends `github-actions:<ID token>`).
+ * Only tokens naming the configured issuer are this source's; a bad one is refused with the
+ * verifier's own 401 (or 403 when no trust rule matches).
+ */
+const githubOidcSource: CredentialSource = {
+  kind: "GitHub Actions OIDC",
+  async resolve({ password }, { env }) {
+    const config = parseOidcConfig(env);
+    if (!config || !isOidcToken(password, config)) return null;
+    return { identity: await identityFromOidcToken(password, config) };
   },
 };
 
@@ -91,7 +106,7 @@ const configUsersSource: CredentialSource = {
 };
 
 // Cheap, prefix-recognized sources first; the PBKDF2 users source last.
-export const CREDENTIAL_SOURCES: readonly CredentialSource[] = [robotTokenSource, adminTokenSource, refreshTokenSource, configUsersSource];
+export const CREDENTIAL_SOURCES: readonly CredentialSource[] = [robotTokenSource, adminTokenSource, refreshTokenSource, githubOidcSource, configUsersSource];
 
 /** The first source that recognizes the credentials; null when none does. */
 export async function authenticate(credentials: PresentedCredentials, context: SourceContext): Promise<Principal | null> {
