@@ -7,7 +7,7 @@
 
 import { z } from "zod";
 import { actorOf, callerOf } from "../auth/gate";
-import { GrantSchema } from "../auth/auth-config";
+import { GrantSchema } from "../auth/grant-schema";
 import { newRobotToken, robotTokenHash } from "../auth/robot-tokens";
 import { MAX_ROBOT_TOKENS, robotTokensStub, type RobotRecord } from "../auth/robot-tokens-do";
 import { OciError } from "../http/errors";

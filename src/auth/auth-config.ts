@@ -14,7 +14,8 @@
 import { z } from "zod";
 import { ConfigError } from "../config";
 import { jsonArrayVar } from "../config-json";
-import { ACTIONS, type Grant } from "./identity";
+import { GrantSchema } from "./grant-schema";
+import type { Grant } from "./identity";
 import { parsePasswordHash, type ParsedHash } from "./password";
 
 export type AuthMode = "required" | "open";
@@ -38,13 +39,6 @@ export interface AuthConfig {
 
 const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MIN_SIGNING_KEY = 32;
-
-export const GrantSchema = z
-  .object({
-    repositories: z.string().min(1, "must be a repository glob such as \"team/**\""),
-    actions: z.array(z.enum(ACTIONS)).min(1, `must list actions from ${ACTIONS.join(", ")}`),
-  })
-  .strict();
 
 const UserSchema = z
   .object({

@@ -8,7 +8,7 @@ import { z } from "zod";
 import type { Identity } from "./identity";
 import type { AuthConfig } from "./auth-config";
 import type { Principal, SourceContext } from "./credentials";
-import { GrantSchema } from "./auth-config";
+import { GrantSchema } from "./grant-schema";
 import { signJwt, signingKey, verifyJwt, looksLikeJwt, base64url, type SigningKey } from "./jwt";
 import { toAccessEntry, type AccessEntry, type Scope } from "./scope";
 import { robotPrincipal } from "./robot-tokens";
