@@ -2,7 +2,9 @@
 // skopeo login → copy push/pull; podman login → push/pull; `docker manifest inspect` with
 // credentials in a DOCKER_CONFIG folder; anonymous pull of a repository ANONYMOUS_PULL opens;
 // a read-only robot token refused a push (403 DENIED with the push challenge); a revoked token
-// rejected. Runs only with --target=wrangler (it starts its own Berth).
+// rejected; a GitHub Actions OIDC ID token from a local issuer (test/oidc/local-issuer.mjs) used
+// as the password, and refused with a wrong audience. Runs only with --target=wrangler (it
+// starts its own Berth).
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -11,6 +13,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildTestImages, containersEnv, makeTempDir, readLayout, run, skopeo, tryRun, which } from "./harness.mjs";
 import { startWrangler } from "../../scripts/e2e.mjs";
+import { REQUEST_TOKEN, berthOidcVars, startLocalIssuer } from "../oidc/local-issuer.mjs";
 
 const skip = process.env.BERTH_E2E_TARGET !== "wrangler" && "needs to start its own wrangler dev";
 const PASSWORD = `pw-${randomBytes(12).toString("hex")}`;
@@ -23,6 +26,8 @@ function passwordHash(password) {
 
 let berth;
 let images;
+let oidc;
+let issuer;
 const authDir = () => makeTempDir("berth-auth-");
 
 before(async () => {
@@ -31,7 +36,14 @@ before(async () => {
     { name: "alice", passwordHash: passwordHash(PASSWORD), grants: [{ repositories: "team/**", actions: ["pull", "push", "delete"] }] },
     { name: "root", passwordHash: passwordHash(PASSWORD), grants: [{ repositories: "**", actions: ["pull", "push", "delete", "admin"] }] },
   ];
-  const vars = { TOKEN_SIGNING_KEY: SIGNING_KEY, AUTH_USERS: JSON.stringify(users), ANONYMOUS_PULL: JSON.stringify(["public/**"]) };
+  oidc = await startLocalIssuer();
+  issuer = oidc.issuer("berth-auth-e2e");
+  const vars = {
+    TOKEN_SIGNING_KEY: SIGNING_KEY,
+    AUTH_USERS: JSON.stringify(users),
+    ANONYMOUS_PULL: JSON.stringify(["public/**"]),
+    ...berthOidcVars({ issuer, audience: "https://berth.e2e" }),
+  };
   berth = await startWrangler({
     workDir: makeTempDir("berth-auth-server-"),
     authMode: "required",
@@ -42,6 +54,7 @@ before(async () => {
 
 after(async () => {
   await berth?.stop();
+  await oidc?.stop();
 });
 
 const ref = (path) => `docker://${berth.host}/${path}`;
@@ -153,4 +166,21 @@ test("a read-only robot token pulls, is denied a push (403 DENIED with the push 
   assert.notEqual(after.code, 0, "the revoked token no longer pulls");
   const tokenAfter = await fetchBerth("/v2/team/skopeo/tags/list", { headers: { Authorization: `Bearer ${token}` } });
   assert.equal(tokenAfter.status, 401, "tokens issued from it stop working too");
+});
+
+test("a GitHub Actions OIDC ID token as the password: the trusted repository pushes and pulls; a wrong audience is refused", { skip }, async () => {
+  const idToken = async (audience) => {
+    const response = await fetch(`${issuer}/actions-token?audience=${encodeURIComponent(audience)}`, { headers: { Authorization: `Bearer ${REQUEST_TOKEN}` } });
+    return (await response.json()).value;
+  };
+  const good = await idToken("https://berth.e2e");
+  await skopeo(["copy", "--dest-tls-verify=false", "--dest-creds", `github-actions:${good}`, `oci:${images.dir}:tool`, ref("berth-test/app/oidc:v1")]);
+  assert.equal(await pullDigest("berth-test/app/oidc:v1", ["--src-creds", `github-actions:${good}`]), images.tool.descriptor.digest);
+  const history = await fetchBerth("/api/v1/repositories/berth-test/app/oidc/history", { headers: { Authorization: basicAuth("root", PASSWORD) } });
+  assert.equal((await history.json()).history[0].actor, "github:berth-test/app@refs/heads/main");
+  // outside the trust rule's grants
+  const outside = await skopeo(["copy", "--dest-tls-verify=false", "--dest-creds", `github-actions:${good}`, `oci:${images.dir}:tool`, ref("team/oidc:v1")], { allowFail: true });
+  assert.notEqual(outside.code, 0);
+  const wrongAudience = await fetchBerth(`/token?service=${berth.host}&scope=repository:berth-test/app:pull`, { headers: { Authorization: basicAuth("github-actions", await idToken("https://elsewhere")) } });
+  assert.equal(wrongAudience.status, 401);
 });
