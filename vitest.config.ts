@@ -10,6 +10,9 @@ export default defineConfig({
       // Retention policies for the repositories test/lifecycle/retention.test.ts uses (retain/…).
       miniflare: {
         bindings: {
+          // The existing suites test the registry, not access control: they run open, explicitly.
+          // test/auth calls the Worker with AUTH_MODE=required in its own env.
+          AUTH_MODE: "open",
           BLOB_GRACE_SECONDS: "3",
           RETENTION_POLICIES: JSON.stringify([
             { repositories: "retain/keep/**", keepTags: [{ pattern: "build-*", keep: 2 }], deleteUntaggedAfter: "0s" },

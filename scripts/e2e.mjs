@@ -83,7 +83,7 @@ function tailFile(path, lines = 80) {
  * Start wrangler dev (https unless protocol is "http", fresh persist dir). Returns {url, host, pid, logPath, stop()}.
  * Used by this runner and by bench/run.mjs.
  */
-export async function startWrangler({ workDir, port, extraArgs = [], timeoutMs = startTimeoutMs, echo = verbose, protocol = "https" } = {}) {
+export async function startWrangler({ workDir, port, extraArgs = [], authMode = "open", timeoutMs = startTimeoutMs, echo = verbose, protocol = "https" } = {}) {
   port ??= await freePort();
   const persist = join(workDir, "persist");
   const logPath = join(workDir, "wrangler.log");
@@ -92,7 +92,8 @@ export async function startWrangler({ workDir, port, extraArgs = [], timeoutMs =
   if (!existsSync(bin)) throw new Error(`${bin} not found: run npm ci first`);
   const child = spawn(
     bin,
-    ["dev", "--ip", "127.0.0.1", "--port", String(port), "--local-protocol", protocol, "--persist-to", persist, ...extraArgs],
+    // The e2e suites test the registry in open mode, explicitly; test/e2e/auth*.test.mjs start their own with authMode "required".
+    ["dev", "--ip", "127.0.0.1", "--port", String(port), "--local-protocol", protocol, "--persist-to", persist, "--var", `AUTH_MODE:${authMode}`, ...extraArgs],
     {
       cwd: ROOT,
       detached: true, // own process group: we kill -pid to take workerd down too
@@ -123,11 +124,12 @@ export async function startWrangler({ workDir, port, extraArgs = [], timeoutMs =
     server.exited = true;
     server.exitInfo = `exit code ${code} signal ${sig}`;
   });
-  await waitReady(server, timeoutMs, "wrangler dev");
+  // With authentication required, /v2/ answers 401 (with the token challenge) once it is up.
+  await waitReady(server, timeoutMs, "wrangler dev", authMode === "open" ? 200 : 401);
   return server;
 }
 
-async function waitReady(server, timeoutMs, what) {
+async function waitReady(server, timeoutMs, what, readyStatus = 200) {
   const deadline = Date.now() + timeoutMs;
   let last = 0;
   while (Date.now() < deadline) {
@@ -135,11 +137,11 @@ async function waitReady(server, timeoutMs, what) {
       throw new Error(`${what} exited before it was ready (${server.exitInfo})\n${tailFile(server.logPath)}`);
     }
     last = await probe(`${server.url}/v2/`);
-    if (last === 200) return;
+    if (last === readyStatus) return;
     await new Promise((r) => setTimeout(r, 300));
   }
   await server.stop();
-  throw new Error(`${what} did not answer 200 on ${server.url}/v2/ within ${timeoutMs} ms (last status ${last || "no connection"})\n${tailFile(server.logPath)}`);
+  throw new Error(`${what} did not answer ${readyStatus} on ${server.url}/v2/ within ${timeoutMs} ms (last status ${last || "no connection"})\n${tailFile(server.logPath)}`);
 }
 
 /** Start docker-registry (distribution) on 127.0.0.1 over TLS with a self-signed cert: a reference target. */

@@ -3,6 +3,7 @@
 //
 //   PORT=9000 npm start                 another port (or: npm start -- --port 9000)
 //   npm start -- --var MIRROR_MODE:true  any other argument goes to `wrangler dev`
+//                                        (AUTH_MODE is open unless --var AUTH_MODE:required)
 //                                        (--persist-to DIR replaces .wrangler/state)
 //
 // Runs `wrangler dev` (local R2 and Durable Objects, state in .wrangler/state) on an internal
@@ -40,6 +41,14 @@ function parseArguments(argv) {
     process.exit(2);
   }
   return { port: number, wranglerArgs: rest };
+}
+
+/**
+ * The quick start runs without access control (AUTH_MODE=open, announced loudly by the Worker);
+ * `npm start -- --var AUTH_MODE:required` tries the deployed behaviour (with TOKEN_SIGNING_KEY in .dev.vars).
+ */
+function openMode(wranglerArgs) {
+  return wranglerArgs.some((arg) => arg.includes("AUTH_MODE:")) ? [] : ["--var", "AUTH_MODE:open"];
 }
 
 /** Resolves once wrangler dev answers any HTTP request on its port. */
@@ -90,7 +99,7 @@ async function main() {
   const persist = wranglerArgs.some((arg) => arg.startsWith("--persist-to")) ? [] : ["--persist-to", join(ROOT, ".wrangler", "state")];
   const wrangler = spawn(
     bin,
-    ["dev", "--ip", HOST, "--port", String(internalPort), ...persist, "--test-scheduled", "--show-interactive-dev-session=false", ...wranglerArgs],
+    ["dev", "--ip", HOST, "--port", String(internalPort), ...persist, "--test-scheduled", "--show-interactive-dev-session=false", ...openMode(wranglerArgs), ...wranglerArgs],
     {
       cwd: ROOT,
       detached: true, // its own process group, stopped as a whole (workerd too)

@@ -1,14 +1,18 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig, validateConfig } from "./config";
 
+/** Local development's access mode, so each case isolates the one problem it names. */
+const OPEN = { AUTH_MODE: "open" };
+
 const problems = (env: Record<string, unknown>): string[] => {
-  const result = validateConfig(env);
+  const result = validateConfig({ ...OPEN, ...env });
   return "problems" in result ? result.problems : [];
 };
 
 describe("validateConfig: the whole configuration at once", () => {
-  it("the defaults (nothing set) are a valid configuration", () => {
-    const result = validateConfig({});
+  it("the defaults need only the token signing key: nothing set fails closed", () => {
+    expect(problems({ AUTH_MODE: undefined })).toEqual([expect.stringMatching(/^TOKEN_SIGNING_KEY is not set: authentication is required/)]);
+    const result = validateConfig({ TOKEN_SIGNING_KEY: "k".repeat(48) });
     expect("config" in result && result.config).toMatchObject({
       blobGraceSeconds: 3600,
       uploadExpirySeconds: 86400,
@@ -16,7 +20,6 @@ describe("validateConfig: the whole configuration at once", () => {
       maxChunkBytes: 100_000_000,
       retentionPolicies: [],
       referrersOnSubjectDelete: "keep",
-      adminToken: undefined,
       mirrorMode: false,
       upstreams: { defaultUpstream: { name: "docker.io" } },
     });
@@ -77,7 +80,7 @@ describe("validateConfig: the whole configuration at once", () => {
 
 describe("loadConfig", () => {
   it("validates once per env and throws the same ConfigError, listing every problem", () => {
-    const env = { MAX_CHUNK_BYTES: "lots", UPSTREAMS: '[{"name":"reg:5000","url":"http://reg:5000"}]' };
+    const env = { ...OPEN, MAX_CHUNK_BYTES: "lots", UPSTREAMS: '[{"name":"reg:5000","url":"http://reg:5000"}]' };
     let first: unknown;
     try {
       loadConfig(env);
@@ -91,7 +94,7 @@ describe("loadConfig", () => {
   });
 
   it("returns the same object for the same env", () => {
-    const env = {};
+    const env = { ...OPEN };
     expect(loadConfig(env)).toBe(loadConfig(env));
   });
 });

@@ -4,8 +4,10 @@
 // check on /v2/ too. Every problem is reported at once, in words (see config-issues.ts).
 
 import { z } from "zod";
+import { parseAuthConfig } from "./auth/auth-config";
 import { parseOidcConfig } from "./auth/oidc-config";
 import { ConfigError, describeIssues } from "./config-issues";
+import { jsonValue } from "./config-json";
 import { RetentionPoliciesSchema, toPolicies, type RetentionPolicy } from "./registry/retention-policy";
 import { readUpstreams, type UpstreamsConfig } from "./upstream/config";
 
@@ -27,12 +29,9 @@ const SETTINGS = {
   RETENTION_POLICIES: RetentionPoliciesSchema,
   /** What deleting a manifest does to the manifests whose subject it is (signatures, SBOMs). */
   REFERRERS_ON_SUBJECT_DELETE: z.enum(["keep", "delete"]).default("keep"),
-  /** When set, /api/v1/admin/* requires `Authorization: Bearer <ADMIN_TOKEN>` (a secret). */
-  ADMIN_TOKEN: z.string().optional(),
   /** Docker Hub mirror mode: un-prefixed names fall back to DEFAULT_UPSTREAM. */
   MIRROR_MODE: z.enum(["true", "false", ""]).default("false"),
 };
-const SECRETS = new Set(["ADMIN_TOKEN"]);
 
 export interface Config {
   blobGraceSeconds: number;
@@ -41,7 +40,6 @@ export interface Config {
   maxChunkBytes: number;
   retentionPolicies: RetentionPolicy[];
   referrersOnSubjectDelete: "keep" | "delete";
-  adminToken: string | undefined;
   mirrorMode: boolean;
   upstreams: UpstreamsConfig;
 }
@@ -57,15 +55,18 @@ export function validateConfig(env: Record<string, unknown>): { config: Config }
   for (const [name, schema] of Object.entries(SETTINGS)) {
     const parsed = (schema as z.ZodTypeAny).safeParse(env[name]);
     if (parsed.success) settings[name] = parsed.data;
-    else problems.push(...describeIssues(name, parsed.error, name === "RETENTION_POLICIES" ? parsedJson(env[name]) : env[name], { secret: SECRETS.has(name) }));
+    else problems.push(...describeIssues(name, parsed.error, name === "RETENTION_POLICIES" ? jsonValue(env[name]) : env[name]));
   }
   const upstreams = readUpstreams(env);
   problems.push(...upstreams.problems);
-  try {
-    parseOidcConfig(env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    problems.push(...error.problems);
+  // Access control and GitHub OIDC keep their own parsers; their problems join the list.
+  for (const parse of [parseAuthConfig, parseOidcConfig]) {
+    try {
+      parse(env);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      problems.push(...error.problems);
+    }
   }
   if (problems.length > 0 || !upstreams.config) return { problems };
   const valid = settings as Settings;
@@ -77,22 +78,12 @@ export function validateConfig(env: Record<string, unknown>): { config: Config }
       maxChunkBytes: valid.MAX_CHUNK_BYTES,
       retentionPolicies: toPolicies(valid.RETENTION_POLICIES),
       referrersOnSubjectDelete: valid.REFERRERS_ON_SUBJECT_DELETE,
-      adminToken: valid.ADMIN_TOKEN || undefined,
       mirrorMode: valid.MIRROR_MODE === "true",
       upstreams: upstreams.config,
     },
   };
 }
 
-/** A JSON [vars] string as the value it encodes (to quote the offending field), else as is. */
-function parsedJson(value: unknown): unknown {
-  if (typeof value !== "string") return value;
-  try {
-    return JSON.parse(value) as unknown;
-  } catch {
-    return value;
-  }
-}
 
 const validated = new WeakMap<object, Config | ConfigError>();
 

@@ -5,6 +5,8 @@ export { RepositoryDO } from "./registry/repository-do";
 export { BlobIndexDO } from "./registry/blob-index-do";
 export { CatalogDO } from "./registry/catalog-do";
 export { UpstreamStatsDO } from "./upstream/stats-do";
+export { RobotTokensDO } from "./auth/robot-tokens-do";
+export { LoginThrottleDO } from "./auth/login-throttle";
 
 export default {
   fetch: handle,

@@ -4,7 +4,10 @@
 //   localhost / [::1] with the same port) → the hosted repository `path`.
 // - The reference names no host → the hosted repository with that exact path
 //   when it has tags; otherwise Docker Hub, as Docker would
-//   (`docker.io/<library-normalized path>`).
+//   (`docker.io/<library-normalized path>`). Except for Docker Hub's official
+//   images: a one-segment path (`nginx:1.27`) or `library/…` always means Docker
+//   Hub, whatever somebody pushed here under that name — a pushed `nginx` is
+//   reached only by naming this Berth (`<this host>/nginx:1.27`).
 // - The reference names any other host → the repository `<host>/<path>`
 //   (the pull-through cache once upstreams are configured).
 // The repository always comes from openRepository: this module never talks to
@@ -73,7 +76,7 @@ export async function locateImage(request: Request, env: Env, input: string | nu
     };
   }
 
-  if (docker.hostIsDefault) {
+  if (docker.hostIsDefault && !officialImagePath(input)) {
     // The same input read with this Berth as the default host: the path exactly as typed.
     const hosted = parseReference(input, { defaultHost: requestHost });
     const candidate = open(env, hosted.repository, hosted, options);
@@ -106,6 +109,12 @@ export async function locateImage(request: Request, env: Env, input: string | nu
     pinHost: docker.host,
     pinPath: docker.repository,
   };
+}
+
+/** `nginx`, `nginx:1.27`, `library/nginx@sha256:…`: what Docker reads as an official Docker Hub image. */
+function officialImagePath(input: string): boolean {
+  const path = input.replace(/@.*$/, "").replace(/:[^/]*$/, "");
+  return !path.includes("/") || path.startsWith("library/");
 }
 
 function open(env: Env, name: string, reference: ParsedReference, options: OpenOptions): Repository {

@@ -8,6 +8,7 @@
 // blob index keeps (BlobIndexDO), so the figure is what a delete followed by
 // the grace window really frees. Reads stored state only: never the upstream.
 
+import { callerOf } from "../auth/gate";
 import { unwrap } from "../http/errors";
 import { param } from "../http/request";
 import { jsonResponse } from "../http/responses";
@@ -47,7 +48,8 @@ export async function imageStorage(request: RoutedRequest, env: Env): Promise<Re
 
   const descriptors = distinct([...(parsed.config ? [{ ...parsed.config, role: "config" as const }] : []), ...parsed.blobs.filter((b) => b !== parsed.config).map((b) => ({ ...b, role: "layer" as const }))]);
   const sharing = await state.imageSharing(digest, descriptors.map((d) => d.digest));
-  const blobs = await Promise.all(descriptors.map((descriptor, i) => blobUse(env, repository.name, descriptor, sharing.blobs[i]!)));
+  const caller = callerOf(request);
+  const blobs = await Promise.all(descriptors.map((descriptor, i) => blobUse(env, repository.name, descriptor, sharing.blobs[i]!, (name) => caller.lists(name))));
   const freed = blobs.filter((b) => b.freedByDelete);
   const blocked = sharing.listedBy.length > 0;
   return jsonResponse(
@@ -74,10 +76,11 @@ export async function imageStorage(request: RoutedRequest, env: Env): Promise<Re
   );
 }
 
-async function blobUse(env: Env, repository: string, descriptor: Descriptor & { role: "config" | "layer" }, sharing: BlobSharing): Promise<BlobUse> {
+async function blobUse(env: Env, repository: string, descriptor: Descriptor & { role: "config" | "layer" }, sharing: BlobSharing, visible: (name: string) => boolean): Promise<BlobUse> {
   const index = blobIndexStub(env, descriptor.digest);
   const [linked, count] = await Promise.all([index.linkedRepositories("", MAX_LISTED_REPOSITORIES + 1), index.countLinks()]);
-  const others = linked.map((l) => l.repository).filter((name) => name !== repository);
+  // Names only of repositories the caller may pull; the count stays exact.
+  const others = linked.map((l) => l.repository).filter((name) => name !== repository && visible(name));
   const repositoryCount = count - (sharing.linked ? 1 : 0);
   return {
     digest: descriptor.digest,

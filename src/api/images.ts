@@ -7,6 +7,7 @@
 // the repository that brings it to n entries; `next` names the last repository
 // read: continue with last=.
 
+import { callerOf, requireRepository } from "../auth/gate";
 import { OciError } from "../http/errors";
 import { pageSize } from "../http/request";
 import { jsonResponse, nextLink } from "../http/responses";
@@ -38,7 +39,8 @@ export async function listImages(request: Request, env: Env): Promise<Response> 
   const terms = url.searchParams.getAll("filter");
   const filters = parseImageFilters(terms);
   const n = pageSize(url, MAX_ENTRIES) ?? DEFAULT_ENTRIES;
-  const [before, since] = await Promise.all([boundTime(env, filters.before), boundTime(env, filters.since)]);
+  const [before, since] = await Promise.all([boundTime(request, env, filters.before), boundTime(request, env, filters.since)]);
+  const caller = callerOf(request);
 
   const images: ImageEntry[] = [];
   const page = await catalogStub(env).list(MAX_SCANNED, url.searchParams.get("last") ?? undefined, filters.prefix);
@@ -46,7 +48,8 @@ export async function listImages(request: Request, env: Env): Promise<Response> 
   let stoppedEarly = false;
   for (const [i, name] of page.names.entries()) {
     cursor = name;
-    if (filters.repository(name)) images.push(...(await imagesOf(openRepository(env, name), filters)).filter((image) => inTime(image, before, since)));
+    // Only repositories the caller may pull.
+    if (filters.repository(name) && caller.lists(name)) images.push(...(await imagesOf(openRepository(env, name), filters)).filter((image) => inTime(image, before, since)));
     if (images.length >= n) {
       stoppedEarly = i < page.names.length - 1;
       break;
@@ -84,9 +87,11 @@ function inTime(image: ImageEntry, before: number | undefined, since: number | u
 }
 
 /** The time a before=/since= bound stands for: the named tag's last move. */
-async function boundTime(env: Env, bound: TimeBound | undefined): Promise<number | undefined> {
+async function boundTime(request: Request, env: Env, bound: TimeBound | undefined): Promise<number | undefined> {
   if (!bound) return undefined;
   if (bound.kind === "time") return bound.at;
+  // before=/since= name an image: reading its tag needs pull there, like any other read.
+  requireRepository(request, bound.repository, ["pull"]);
   const repository = openRepository(env, bound.repository);
   const tag = (await repository.tagDetails()).find((t) => t.tag === bound.tag);
   if (!tag) throw new OciError("MANIFEST_UNKNOWN", `${bound.repository}:${bound.tag} is unknown: before= and since= need an existing tag`, { repository: bound.repository, tag: bound.tag });

@@ -4,6 +4,7 @@
 // inspect`, and its manifest in the shape of `docker manifest inspect -v`,
 // next to the short resolution (digest, platform, pinned reference).
 
+import { requireRepository } from "../auth/gate";
 import { conditionalResponse, digestValidator, tagValidator } from "./http-cache";
 import { dockerImageInspect, dockerManifestInspect, type DockerImageInspect } from "./docker-shapes";
 import { distinctSize, resolveImage } from "./image-lookup";
@@ -12,6 +13,7 @@ import { locateImage, normalizedReference } from "./image-source";
 export async function inspect(request: Request, env: Env, ctx?: ExecutionContext): Promise<Response> {
   const url = new URL(request.url);
   const source = await locateImage(request, env, url.searchParams.get("ref"), ctx);
+  requireRepository(request, source.repository.name, ["pull"]);
   const { answer, top, chosen, chosenDescriptor, reader } = await resolveImage(source, url.searchParams.get("platform"));
 
   const config = await reader.config(chosen);

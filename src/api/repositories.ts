@@ -6,6 +6,7 @@
 // platforms, size and time of the last change. Pages are bounded: reading a
 // tag's platforms and size costs a few Durable Object and R2 reads.
 
+import { callerOf } from "../auth/gate";
 import { OciError } from "../http/errors";
 import { param, pageSize } from "../http/request";
 import { jsonResponse, nextLink } from "../http/responses";
@@ -38,10 +39,12 @@ export async function listRepositories(request: Request, env: Env): Promise<Resp
   const prefix = url.searchParams.get("prefix") ?? (pattern ? globPrefix(pattern) : "");
   const last = url.searchParams.get("last") ?? undefined;
   const page = n === 0 ? { names: [], more: false } : await catalogStub(env).list(n, last, prefix);
+  const caller = callerOf(request);
   const next = page.more ? (page.names.at(-1) ?? null) : null;
   const headers: Record<string, string> = { "Cache-Control": "no-cache" };
   if (next !== null) headers["Link"] = withQuery(nextLink("/api/v1/repositories", n, next), { prefix: url.searchParams.get("prefix") ?? "", pattern: pattern ?? "", details: details ? "1" : "" });
-  const names = page.names.filter(matches);
+  // Only what the caller may pull; a page may then hold fewer than n entries (next still follows).
+  const names = page.names.filter((name) => matches(name) && caller.lists(name));
   const repositories = await mapLimited(names, CONCURRENCY, async (name) => {
     const kind = kindOf(env, name);
     const entry = { name, kind, ...(kind === "cached" ? { upstream: name.split("/")[0] } : {}), tags: `/api/v1/repositories/${name}/tags` };

@@ -5,6 +5,7 @@
 // answer is one line of text/plain: the digest the reference points to, or —
 // when a platform is given — the digest of that platform's manifest.
 
+import { requireRepository } from "../auth/gate";
 import { OciError } from "../http/errors";
 import { conditionalResponse, digestValidator, tagValidator } from "./http-cache";
 import { resolveImage, type Resolution } from "./image-lookup";
@@ -28,6 +29,7 @@ export async function resolve(request: Request, env: Env, ctx?: ExecutionContext
   const url = new URL(request.url);
   const format = answerFormat(url, ["json", "digest"]);
   const source = await locateImage(request, env, url.searchParams.get("ref"), ctx);
+  requireRepository(request, source.repository.name, ["pull"]);
   const { answer } = await resolveImage(source, url.searchParams.get("platform"));
   const body = format === "digest" ? `${scriptDigest(answer)}\n` : `${JSON.stringify(answer, null, 2)}\n`;
   const contentType = format === "digest" ? "text/plain; charset=utf-8" : "application/json; charset=utf-8";

@@ -8,8 +8,8 @@
 
 import { z } from "zod";
 import { ConfigError } from "../config-issues";
-import { ACTIONS } from "./identity";
 import type { Grant } from "./identity";
+import { GrantSchema } from "./grant-schema";
 
 export const GITHUB_ISSUER = "https://token.actions.githubusercontent.com";
 
@@ -41,13 +41,6 @@ const numericId = z
   .union([z.string(), z.number().int().nonnegative()], { errorMap: () => ({ message: ID_MESSAGE }) })
   .transform((value) => String(value))
   .refine((value) => /^[0-9]+$/.test(value), ID_MESSAGE);
-
-const GrantSchema = z
-  .object({
-    repositories: z.string().min(1, "must be a repository pattern such as \"org/app/**\""),
-    actions: z.array(z.enum(ACTIONS)).min(1, `must list actions from ${ACTIONS.join(", ")}`),
-  })
-  .strict();
 
 const TrustRuleSchema = z
   .object({

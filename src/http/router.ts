@@ -12,6 +12,9 @@ import { repositoryHistory } from "../api/history";
 import { repositoryUsageHandler } from "../api/usage";
 import { imageStorage } from "../api/image-storage";
 import { listImages } from "../api/images";
+import { admit, withCachePolicy, type RouteAccess } from "../auth/gate";
+import { getToken, postToken } from "../auth/token-endpoint";
+import { createRobotToken, listRobotTokens, revokeRobotToken } from "../api/robot-tokens";
 import { OciError } from "./errors";
 import { deleteBlob, getBlob } from "./v2/blobs";
 import { catalog, listTags, referrers } from "./v2/listings";
@@ -58,39 +61,70 @@ const router = Router({
   finally: [withCommonHeaders],
 });
 
-router
-  .get("/v2", ping)
-  .get("/v2/", ping)
-  .head("/v2/", ping)
-  .get("/v2/_catalog", catalog)
-  .get("/v2/:name+/tags/list", listTags)
-  .get("/v2/:name+/referrers/:digest", referrers)
-  .get("/v2/:name+/manifests/:reference", getManifest)
-  .head("/v2/:name+/manifests/:reference", getManifest)
-  .put("/v2/:name+/manifests/:reference", putManifest)
-  .delete("/v2/:name+/manifests/:reference", deleteManifest)
-  .post("/v2/:name+/blobs/uploads", startUpload)
-  .get("/v2/:name+/blobs/uploads/:id", uploadStatus)
-  .patch("/v2/:name+/blobs/uploads/:id", patchUpload)
-  .put("/v2/:name+/blobs/uploads/:id", putUpload)
-  .delete("/v2/:name+/blobs/uploads/:id", cancelUpload)
-  .get("/v2/:name+/blobs/:digest", getBlob)
-  .head("/v2/:name+/blobs/:digest", getBlob)
-  .delete("/v2/:name+/blobs/:digest", deleteBlob)
-  .all("/v2/*", notFound)
-  .get("/api/v1/upstreams", listUpstreams)
-  .get("/api/v1/resolve", resolve)
-  .get("/api/v1/inspect", inspect)
-  .get("/api/v1/repositories", listRepositories)
-  .get("/api/v1/repositories/:name+/tags", listRepositoryTags)
-  .get("/api/v1/repositories/:name+/history", repositoryHistory)
-  .get("/api/v1/repositories/:name+/usage", repositoryUsageHandler)
-  .get("/api/v1/repositories/:name+/images/:digest", imageStorage)
-  .get("/api/v1/images", listImages)
-  .post("/api/v1/admin/fsck", fsck)
-  .post("/api/v1/admin/retention", retention)
-  .all("/api/*", notFound)
-  .all("*", (request: Request, env: Env) => env.ASSETS.fetch(request));
+type Handler = (request: Request & { params?: Record<string, string> }, env: Env, ctx: ExecutionContext) => Response | Promise<Response>;
+type Method = "GET" | "HEAD" | "PUT" | "POST" | "PATCH" | "DELETE" | "ALL";
+
+export interface Route {
+  method: Method;
+  path: string;
+  /** What the caller needs (src/auth/gate.ts). Required: a route cannot be added without saying who may call it. */
+  access: RouteAccess;
+  handler: Handler;
+}
+
+const PULL = { repository: ["pull"] } as const;
+const PUSH = { repository: ["pull", "push"] } as const;
+const DELETE = { repository: ["delete"] } as const;
+
+/** Every endpoint. test/auth/routes.test.ts walks this table: each route is public by design or refused without credentials. */
+export const ROUTES: readonly Route[] = [
+  { method: "GET", path: "/token", access: { public: "the token endpoint: where clients log in" }, handler: getToken },
+  { method: "POST", path: "/token", access: { public: "the token endpoint (OAuth2 form)" }, handler: postToken },
+  { method: "GET", path: "/v2", access: { signedIn: true }, handler: ping },
+  { method: "GET", path: "/v2/", access: { signedIn: true }, handler: ping },
+  { method: "HEAD", path: "/v2/", access: { signedIn: true }, handler: ping },
+  { method: "GET", path: "/v2/_catalog", access: { catalog: true }, handler: catalog },
+  { method: "GET", path: "/v2/:name+/tags/list", access: PULL, handler: listTags },
+  { method: "GET", path: "/v2/:name+/referrers/:digest", access: PULL, handler: referrers },
+  { method: "GET", path: "/v2/:name+/manifests/:reference", access: PULL, handler: getManifest },
+  { method: "HEAD", path: "/v2/:name+/manifests/:reference", access: PULL, handler: getManifest },
+  { method: "PUT", path: "/v2/:name+/manifests/:reference", access: PUSH, handler: putManifest },
+  { method: "DELETE", path: "/v2/:name+/manifests/:reference", access: DELETE, handler: deleteManifest },
+  { method: "POST", path: "/v2/:name+/blobs/uploads", access: PUSH, handler: startUpload },
+  { method: "GET", path: "/v2/:name+/blobs/uploads/:id", access: PUSH, handler: uploadStatus },
+  { method: "PATCH", path: "/v2/:name+/blobs/uploads/:id", access: PUSH, handler: patchUpload },
+  { method: "PUT", path: "/v2/:name+/blobs/uploads/:id", access: PUSH, handler: putUpload },
+  { method: "DELETE", path: "/v2/:name+/blobs/uploads/:id", access: PUSH, handler: cancelUpload },
+  { method: "GET", path: "/v2/:name+/blobs/:digest", access: PULL, handler: getBlob },
+  { method: "HEAD", path: "/v2/:name+/blobs/:digest", access: PULL, handler: getBlob },
+  { method: "DELETE", path: "/v2/:name+/blobs/:digest", access: DELETE, handler: deleteBlob },
+  { method: "ALL", path: "/v2/*", access: { signedIn: true }, handler: notFound },
+  { method: "GET", path: "/api/v1/upstreams", access: { catalog: true }, handler: listUpstreams },
+  { method: "GET", path: "/api/v1/resolve", access: { lookup: true }, handler: resolve },
+  { method: "GET", path: "/api/v1/inspect", access: { lookup: true }, handler: inspect },
+  { method: "GET", path: "/api/v1/repositories", access: { catalog: true }, handler: listRepositories },
+  { method: "GET", path: "/api/v1/repositories/:name+/tags", access: PULL, handler: listRepositoryTags },
+  { method: "GET", path: "/api/v1/repositories/:name+/history", access: PULL, handler: repositoryHistory },
+  { method: "GET", path: "/api/v1/repositories/:name+/usage", access: PULL, handler: repositoryUsageHandler },
+  { method: "GET", path: "/api/v1/repositories/:name+/images/:digest", access: PULL, handler: imageStorage },
+  { method: "GET", path: "/api/v1/images", access: { catalog: true }, handler: listImages },
+  { method: "POST", path: "/api/v1/admin/fsck", access: { admin: true }, handler: fsck },
+  { method: "POST", path: "/api/v1/admin/retention", access: { admin: true }, handler: retention },
+  { method: "POST", path: "/api/v1/admin/tokens", access: { admin: true }, handler: createRobotToken },
+  { method: "GET", path: "/api/v1/admin/tokens", access: { admin: true }, handler: listRobotTokens },
+  { method: "DELETE", path: "/api/v1/admin/tokens/:id", access: { admin: true }, handler: revokeRobotToken },
+  { method: "ALL", path: "/api/*", access: { public: "no such endpoint: 404 for everybody" }, handler: notFound },
+  { method: "ALL", path: "*", access: { public: "the UI's static files" }, handler: (request, env) => env.ASSETS.fetch(request) },
+];
+
+for (const route of ROUTES) {
+  const gated: Handler = async (request, env, ctx) => {
+    await admit(request, env, route.access);
+    return withCachePolicy(request, await route.handler(request, env, ctx));
+  };
+  const method = route.method === "ALL" ? "all" : (route.method.toLowerCase() as Lowercase<Exclude<Method, "ALL">>);
+  router[method](route.path, gated);
+}
 
 export async function handle(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
   // The JSON API answers HEAD like GET, without the body (curl -I, uptime checks).

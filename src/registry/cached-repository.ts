@@ -66,6 +66,7 @@ const FOLLOWER_PATIENCE_MS = 10 * 60 * 1000;
 
 export class CachedRepository extends StoredRepository implements Repository {
   readonly kind = "cached";
+  protected override readonly tagOrigin = "upstream" as const;
   private readonly client: UpstreamClient;
   private readonly observer: RecordingObserver;
 

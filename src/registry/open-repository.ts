@@ -18,6 +18,8 @@ export interface OpenOptions {
   ns?: string | null;
   /** Lets cache fills and stats finish after the response is sent. */
   waitUntil?: WaitUntil;
+  /** Who writes (tag history): the caller's identity name. */
+  actor?: string | null;
 }
 
 export function openRepository(env: Env, name: string, options: OpenOptions = {}): Repository {
@@ -27,7 +29,7 @@ export function openRepository(env: Env, name: string, options: OpenOptions = {}
   const waitUntil = options.waitUntil ?? ((promise: Promise<unknown>) => void promise.catch(() => undefined));
   const target = resolveUpstreamName(upstreams, name, options.ns);
   if (target) return new CachedRepository(env, `${target.upstream.name}/${target.repository}`, target, waitUntil);
-  const hosted = new HostedRepository(env, name);
+  const hosted = new HostedRepository(env, name, options.actor ?? null);
   if (!config.mirrorMode) return hosted;
   // containerd names the registry it meant in ns: a host with no upstream here is not Docker
   // Hub, so its names must not be read from the default upstream (quay.io/org/app would

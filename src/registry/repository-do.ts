@@ -18,8 +18,8 @@ import { applyPolicy, type RetentionOutcome } from "./retention-plan";
 import type { RetentionPolicy } from "./retention-policy";
 import type { RepositoryUsage } from "./usage";
 import type { ManifestContent, ManifestInfo } from "./repository";
-import { REPOSITORY_SCHEMA } from "./schema";
-import { listTags, removeTag, setTag, tagDigest, tagHistory, type TagMove } from "./tag-table";
+import { REPOSITORY_SCHEMA, migrateTagOrigin } from "./schema";
+import { listTags, removeTag, setTag, tagDigest, tagDigestFrom, tagHistory, type TagMove, type TagOrigin } from "./tag-table";
 import type { UploadSession } from "./upload-session";
 import { deleteUploadData } from "./upload-writer";
 
@@ -58,6 +58,7 @@ export class RepositoryDO extends DurableObject<Env> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.sql.exec(REPOSITORY_SCHEMA);
+    migrateTagOrigin(this.sql);
     this.sql.exec(BLOB_RELEASE_SCHEMA);
     // An alarm wakes the object without its name, and the blob index keys links by name: keep it.
     if (ctx.id.name) this.sql.exec("INSERT OR IGNORE INTO meta (key, value) VALUES ('name', ?)", ctx.id.name);
@@ -114,16 +115,18 @@ export class RepositoryDO extends DurableObject<Env> {
     return result;
   }
 
-  async listTags(limit: number, last: string | undefined): Promise<Result<{ tags: string[]; more: boolean }>> {
+  async listTags(limit: number, last: string | undefined, origin?: TagOrigin): Promise<Result<{ tags: string[]; more: boolean }>> {
     if (this.count("manifests") === 0 && this.count("tags") === 0) return fail("NAME_UNKNOWN", "repository is unknown");
-    return ok(listTags(this.sql, limit, last));
+    return ok(listTags(this.sql, limit, last, origin));
   }
 
   /** Every tag with what it points at, for the JSON API. */
-  async tagDetails(): Promise<TaggedManifest[]> {
+  async tagDetails(origin?: TagOrigin): Promise<TaggedManifest[]> {
     return this.sql
       .exec<{ tag: string; digest: string; media_type: string; size: number; updated_at: number }>(
-        "SELECT t.tag, t.digest, m.media_type, m.size, t.updated_at FROM tags t JOIN manifests m ON m.digest = t.digest ORDER BY t.tag",
+        "SELECT t.tag, t.digest, m.media_type, m.size, t.updated_at FROM tags t JOIN manifests m ON m.digest = t.digest WHERE (? IS NULL OR t.origin = ?) ORDER BY t.tag",
+        origin ?? null,
+        origin ?? null,
       )
       .toArray()
       .map((r) => ({ tag: r.tag, digest: r.digest, mediaType: r.media_type, size: r.size, updatedAt: r.updated_at }));
@@ -219,7 +222,7 @@ export class RepositoryDO extends DurableObject<Env> {
       const now = Date.now();
       if (!findManifest(this.sql, write.digest)) insertManifest(this.sql, write, now);
       if (tag !== undefined) {
-        setTag(this.sql, tag, write.digest, now, null);
+        setTag(this.sql, tag, write.digest, now, null, "upstream");
         this.markTagValidated(tag, now);
       }
       return { digest: write.digest, mediaType: write.mediaType, size: write.bytes.length, subject: write.subject, firstManifest: !hadManifests };
@@ -233,7 +236,8 @@ export class RepositoryDO extends DurableObject<Env> {
 
   /** What a cached tag points at and when the upstream last confirmed it. */
   async cachedTag(tag: string): Promise<{ digest: string; validatedAt: number } | null> {
-    const digest = tagDigest(this.sql, tag);
+    // Only what the cache stored: a tag somebody pushed under this name is not the upstream's.
+    const digest = tagDigestFrom(this.sql, tag, "upstream");
     if (digest === undefined) return null;
     const row = this.sql.exec<{ validated_at: number }>("SELECT validated_at FROM cache_tags WHERE tag = ?", tag).toArray()[0];
     return { digest, validatedAt: row?.validated_at ?? 0 };

@@ -6,6 +6,7 @@
 //    { "repositories": "docker.io/**", "evictUnpulledAfter": "30d" }]
 
 import { z } from "zod";
+import { jsonArrayVar } from "../config-json";
 import { compilePattern } from "./glob";
 
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 7 * 86400 };
@@ -35,20 +36,7 @@ const PolicySchema = z
   })
   .strict();
 
-export const RetentionPoliciesSchema = z
-  .union([z.string(), z.array(z.unknown())])
-  .default("[]")
-  .transform((value, ctx) => {
-    if (typeof value !== "string") return value;
-    if (value.trim() === "") return [];
-    try {
-      return JSON.parse(value) as unknown;
-    } catch (error) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `is not valid JSON (${error instanceof Error ? error.message : String(error)})` });
-      return z.NEVER;
-    }
-  })
-  .pipe(z.array(PolicySchema));
+export const RetentionPoliciesSchema = jsonArrayVar(PolicySchema);
 
 export interface RetentionPolicy {
   repositories: string;

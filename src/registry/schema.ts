@@ -5,7 +5,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tags (
   tag TEXT PRIMARY KEY,
   digest TEXT NOT NULL,
-  updated_at INTEGER NOT NULL
+  updated_at INTEGER NOT NULL,
+  origin TEXT NOT NULL DEFAULT 'push' CHECK (origin IN ('push', 'upstream'))
 );
 CREATE INDEX IF NOT EXISTS tags_by_digest ON tags(digest);
 CREATE TABLE IF NOT EXISTS manifests (
@@ -60,3 +61,17 @@ CREATE TABLE IF NOT EXISTS cache_tags (
   validated_at INTEGER NOT NULL
 );
 `;
+
+/**
+ * Tags remember where they came from: 'push' (a client pushed it) or 'upstream' (the cache
+ * stored it). A cache never serves a pushed tag: when a host is configured as an upstream after
+ * somebody pushed `<host>/…` here, those tags are not served as the upstream's.
+ * Repositories created before the column existed: a tag the cache has validated is an upstream
+ * tag; every other tag was pushed.
+ */
+export function migrateTagOrigin(sql: SqlStorage): void {
+  const columns = sql.exec<{ name: string }>("PRAGMA table_info(tags)").toArray();
+  if (columns.some((column) => column.name === "origin")) return;
+  sql.exec("ALTER TABLE tags ADD COLUMN origin TEXT NOT NULL DEFAULT 'push' CHECK (origin IN ('push', 'upstream'))");
+  sql.exec("UPDATE tags SET origin = 'upstream' WHERE tag IN (SELECT tag FROM cache_tags)");
+}

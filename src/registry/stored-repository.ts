@@ -6,9 +6,12 @@ import type { Descriptor, ParsedManifest } from "../oci/manifest";
 import type { ManifestWrite } from "./manifest-table";
 import { repositoryStub } from "./repository-do";
 import type { ManifestInfo, Page, TagDetail, TagMove } from "./repository";
+import type { TagOrigin } from "./tag-table";
 
 export abstract class StoredRepository {
   protected readonly state;
+  /** Whose tags this view lists: a cache lists only what it stored (never a pushed tag under the same name). */
+  protected readonly tagOrigin: TagOrigin | undefined = undefined;
 
   constructor(
     protected readonly env: Env,
@@ -18,7 +21,7 @@ export abstract class StoredRepository {
   }
 
   async listTags(limit: number | undefined, last: string | undefined): Promise<Page<string>> {
-    const page = unwrap(await this.state.listTags(limit ?? 10_000, last));
+    const page = unwrap(await this.state.listTags(limit ?? 10_000, last, this.tagOrigin));
     return { items: page.tags, next: page.more ? page.tags.at(-1) : undefined };
   }
 
@@ -27,7 +30,7 @@ export abstract class StoredRepository {
   }
 
   async tagDetails(): Promise<TagDetail[]> {
-    return this.state.tagDetails();
+    return this.state.tagDetails(this.tagOrigin);
   }
 
   async danglingManifests(): Promise<(ManifestInfo & { createdAt: number })[]> {

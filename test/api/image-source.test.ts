@@ -47,13 +47,25 @@ describe("locateImage", () => {
   });
 
   it("prefers a hosted repository with the exact path over Docker Hub, for references without host", async () => {
-    await pushImage("hostedfirst", "v1", ["x"]);
-    const source = await locateImage(request(), env, "hostedfirst:v1");
-    expect(source.repository).toMatchObject({ kind: "hosted", name: "hostedfirst" });
-    expect(normalizedReference(source)).toBe("berth.test:8443/hostedfirst:v1");
+    await pushImage("hosted/first", "v1", ["x"]);
+    const source = await locateImage(request(), env, "hosted/first:v1");
+    expect(source.repository).toMatchObject({ kind: "hosted", name: "hosted/first" });
+    expect(normalizedReference(source)).toBe("berth.test:8443/hosted/first:v1");
     // …but not when the reference names Docker Hub.
-    const hub = await locateImage(request(), env, "docker.io/hostedfirst:v1");
-    expect(hub.repository).toMatchObject({ kind: "cached", name: "docker.io/library/hostedfirst" });
+    const hub = await locateImage(request(), env, "docker.io/hosted/first:v1");
+    expect(hub.repository).toMatchObject({ kind: "cached", name: "docker.io/hosted/first" });
+  });
+
+  it("never lets a pushed look-alike of an official image stand in for Docker Hub's (nginx, library/…)", async () => {
+    await pushImage("lookalike", "v1", ["x"]);
+    await pushImage("library/lookalike", "v1", ["x"]);
+    for (const input of ["lookalike:v1", "library/lookalike:v1"]) {
+      const source = await locateImage(request(), env, input);
+      expect(source.repository, input).toMatchObject({ kind: "cached", name: "docker.io/library/lookalike" });
+    }
+    // naming this Berth reaches the pushed one
+    const hosted = await locateImage(request(), env, "berth.test:8443/lookalike:v1");
+    expect(hosted.repository).toMatchObject({ kind: "hosted", name: "lookalike" });
   });
 
   it("routes this Berth's own host (and its loopback aliases on the same port) to hosted repositories", async () => {

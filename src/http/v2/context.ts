@@ -1,5 +1,6 @@
 import { openRepository } from "../../registry/open-repository";
 import type { Repository } from "../../registry/repository";
+import { actorOf } from "../../auth/gate";
 import { param } from "../request";
 
 export type RoutedRequest = Request & { params?: Record<string, string> };
@@ -9,6 +10,7 @@ export function repositoryOf(request: RoutedRequest, env: Env, ctx?: ExecutionCo
   return openRepository(env, param(request, "name"), {
     ns: new URL(request.url).searchParams.get("ns"),
     waitUntil: ctx ? (promise) => ctx.waitUntil(promise) : undefined,
+    actor: actorOf(request),
   });
 }
 

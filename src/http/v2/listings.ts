@@ -1,3 +1,4 @@
+import { callerOf } from "../../auth/gate";
 import { catalogStub } from "../../registry/catalog-do";
 import { parseDigest } from "../../oci/digest";
 import { MediaType } from "../../oci/media-types";
@@ -27,7 +28,9 @@ export async function catalog(request: RoutedRequest, env: Env, ctx?: ExecutionC
   const headers: Record<string, string> = {};
   const last = page.names.at(-1);
   if (page.more && last !== undefined) headers["Link"] = nextLink("/v2/_catalog", n, last);
-  return jsonResponse({ repositories: page.names }, 200, headers);
+  // Only what the caller may pull; a page may then hold fewer than n names (the Link still follows).
+  const caller = callerOf(request);
+  return jsonResponse({ repositories: page.names.filter((name) => caller.lists(name)) }, 200, headers);
 }
 
 /** GET /v2/<name>/referrers/<digest>[?artifactType=] — always an index, never 404. */

@@ -1,3 +1,4 @@
+import { callerOf } from "../../auth/gate";
 import { loadConfig } from "../../config";
 import { OciError } from "../errors";
 import { parseDigest } from "../../oci/digest";
@@ -41,7 +42,9 @@ export async function startUpload(request: RoutedRequest, env: Env, ctx?: Execut
   const from = url.searchParams.get("from");
   if (mount !== null) {
     const digest = parseDigest(mount).digest;
-    if (from && (await repository.mountBlob(digest, from))) return blobCreated(repository.name, digest);
+    // Mounting needs pull on the source; without it this is a normal upload (202), which says
+    // nothing about whether the blob exists there.
+    if (from && callerOf(request).may(from, "pull") === "yes" && (await repository.mountBlob(digest, from))) return blobCreated(repository.name, digest);
   }
   const digest = url.searchParams.get("digest");
   if (digest !== null) {
