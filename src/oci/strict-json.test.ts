@@ -7,7 +7,7 @@ import { StrictJsonError, checkStrictJson, formatJsonPath } from "./strict-json"
 const D = (c: string) => `sha256:${c.repeat(64)}`;
 
 // [text, accepted?, message fragment when refused]
-const grammar: Array<[string, true] | [string, false, string]> = [
+const grammar: Array<[string, boolean, string?]> = [
   ["{}", true],
   ["[]", true],
   ['  {"a": [1, -2.5e+3, 0, 0.1, true, false, null, "x\\u00e9\\n\\"\\\\\\/"]}  ', true],

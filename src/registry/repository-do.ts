@@ -12,7 +12,7 @@ import { imageSharing, repositorySummary, type ImageSharing, type RepositorySumm
 import { BLOB_RELEASE_SCHEMA, cancelUnlink, dropLink, markUnreferenced, nextReleaseDue, pendingReleases, touchUnreferenced, type PendingReleases } from "./blob-release";
 import { checkRepository, type LocalCheck } from "./fsck-local";
 import { armAlarm, drainUnlinks, runBlobRelease, type ReleaseRun } from "./gc";
-import { annotationsOf, findManifest, insertManifest, missingReferences, readManifestBytes, toInfo, type ManifestRow, type ManifestWrite } from "./manifest-table";
+import { annotationsOf, checkReferences, findManifest, insertManifest, readManifestBytes, toInfo, type ManifestRow, type ManifestWrite } from "./manifest-table";
 import { deleteManifestByDigest } from "./manifest-removal";
 import { applyPolicy, type RetentionOutcome } from "./retention-plan";
 import type { RetentionPolicy } from "./retention-policy";
@@ -87,10 +87,8 @@ export class RepositoryDO extends DurableObject<Env> {
       const hadManifests = this.count("manifests") > 0;
       const now = Date.now();
       if (!findManifest(this.sql, write.digest)) {
-        const missing = missingReferences(this.sql, write);
-        if (missing.length > 0) {
-          return fail<PutManifestOutcome>("MANIFEST_BLOB_UNKNOWN", `manifest references unknown blob or manifest ${missing[0]}`, { missing });
-        }
+        const references = checkReferences(this.sql, write);
+        if (!references.ok) return references;
         insertManifest(this.sql, write, now);
       }
       for (const tag of tags) setTag(this.sql, tag, write.digest, now, actor);

@@ -194,7 +194,7 @@ describe("retention", () => {
         }),
       );
       const digest = await sha256(bytes);
-      const write = { digest, mediaType: "application/vnd.oci.image.manifest.v1+json", bytes, blobs: blobs.map((b) => b.digest), manifests: [] };
+      const write = { digest, mediaType: "application/vnd.oci.image.manifest.v1+json", bytes, blobs, manifests: [] };
       await repo.putCachedManifest(write, tag);
       for (const blob of blobs) await repo.linkBlob(blob.digest, blob.size, contentKeyOf(blob.digest));
       return { digest, blobs: blobs.map((b) => b.digest) };
