@@ -14,7 +14,7 @@ import { repositoryStub } from "../registry/repository-do";
 import { openRepository } from "../registry/open-repository";
 import type { Repository } from "../registry/repository";
 import { compileGlob, compileRepositoryGlob, globPrefix } from "./glob";
-import { summarize, type ImageSummary } from "./image-summary";
+import { MAX_CHILDREN, summarize, type ImageSummary } from "./image-summary";
 import { ManifestReader } from "./manifest-reader";
 
 const MAX_REPOSITORIES_PAGE = 1000;
@@ -23,6 +23,8 @@ const MAX_DETAILED_PAGE = 200;
 const DEFAULT_REPOSITORIES_PAGE = 100;
 export const MAX_TAGS_PAGE = 100;
 const DEFAULT_TAGS_PAGE = 50;
+/** Manifest and config bytes one listing page may read. */
+const LISTING_READ_BYTES = 64 * 1024 * 1024;
 /** Manifests summarized at the same time. */
 const CONCURRENCY = 6;
 
@@ -119,7 +121,8 @@ export async function listRepositoryTags(request: RoutedRequest, env: Env, ctx?:
   const page = rows.slice(start, start + n);
   const more = start + n < rows.length;
 
-  const reader = new ManifestReader(repository);
+  // Each entry reads its manifest and at most MAX_CHILDREN children (image-summary.ts).
+  const reader = new ManifestReader(repository, { manifests: page.length * (MAX_CHILDREN + 1), bytes: LISTING_READ_BYTES });
   const entries = await mapLimited(page, CONCURRENCY, async (row): Promise<TagEntry> => {
     const summary = await summarize(reader, row.digest);
     return {
