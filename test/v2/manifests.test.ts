@@ -1,3 +1,4 @@
+import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { call, errorCode, pushBlob, pushImage, sha256 } from "../helpers";
 
@@ -164,6 +165,34 @@ describe("manifests", () => {
     }
     expect((await call("GET", "/v2/man/strict/manifests/bad")).status).toBe(404);
     expect((await put("man/strict", "good", plain)).status).toBe(201);
+  });
+
+  it("sets at most 100 tags per PUT and keeps a repository within 100,000 tags", async () => {
+    const image = await pushImage("man/tag-limits", "v1", ["x"]);
+    const query = (count: number, prefix: string) => Array.from({ length: count }, (_, i) => `tag=${prefix}${i}`).join("&");
+    const tooMany = await call("PUT", `/v2/man/tag-limits/manifests/${image.digest}?${query(101, "t")}`, { body: image.bytes, headers: { "Content-Type": OCI_MANIFEST } });
+    expect(tooMany.status).toBe(400);
+    expect(await errorCode(tooMany)).toBe("TAG_INVALID");
+    expect((await call("PUT", `/v2/man/tag-limits/manifests/${image.digest}?${query(100, "t")}`, { body: image.bytes, headers: { "Content-Type": OCI_MANIFEST } })).status).toBe(201);
+
+    // Fill the repository to the limit directly: 100,000 pushes would take too long here.
+    const stub = env.REPOSITORY.get(env.REPOSITORY.idFromName("man/tag-limits"));
+    await runInDurableObject(stub, (_instance, state) => {
+      state.storage.sql.exec(
+        `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 99898)
+         INSERT INTO tags (tag, digest, updated_at) SELECT 'filler' || i, ?, 0 FROM n`,
+        image.digest,
+      );
+    });
+    // 101 + 99,899 = 100,000 tags: moving an existing tag still works, a new one does not.
+    expect((await put("man/tag-limits", "t5", image.bytes)).status).toBe(201);
+    const full = await put("man/tag-limits", "one-more", image.bytes);
+    expect(full.status).toBe(403);
+    const error = ((await full.json()) as { errors: { code: string; message: string }[] }).errors[0]!;
+    expect(error.code).toBe("DENIED");
+    expect(error.message).toContain("at most 100000");
+    expect((await call("DELETE", "/v2/man/tag-limits/manifests/t5")).status).toBe(202);
+    expect((await put("man/tag-limits", "one-more", image.bytes)).status).toBe(201);
   });
 
   it("deleting by tag untags; deleting by digest removes the manifest and all its tags", async () => {
