@@ -127,19 +127,8 @@ export function checkStrictJson(text: string, options: StrictJsonOptions): void 
       skipWhitespace();
       if (text[at] !== ":") fail("expected ':'");
       at++;
-      path.push(key);
-      readValue(depth);
-      path.pop();
-      skipWhitespace();
-      if (text[at] === ",") {
-        at++;
-        continue;
-      }
-      if (text[at] === "}") {
-        at++;
-        break;
-      }
-      fail("expected ',' or '}'");
+      readMember(key, depth);
+      if (closes("}")) break;
     }
     options.onObject?.(path, keys);
   };
@@ -152,20 +141,24 @@ export function checkStrictJson(text: string, options: StrictJsonOptions): void 
       return;
     }
     for (let index = 0; ; index++) {
-      path.push(index);
-      readValue(depth);
-      path.pop();
-      skipWhitespace();
-      if (text[at] === ",") {
-        at++;
-        continue;
-      }
-      if (text[at] === "]") {
-        at++;
-        return;
-      }
-      fail("expected ',' or ']'");
+      readMember(index, depth);
+      if (closes("]")) return;
     }
+  };
+
+  const readMember = (step: string | number, depth: number): void => {
+    path.push(step);
+    readValue(depth);
+    path.pop();
+  };
+
+  /** After a member: true at the closing bracket, false after a comma (both consumed). */
+  const closes = (bracket: "}" | "]"): boolean => {
+    skipWhitespace();
+    const c = text[at];
+    if (c !== "," && c !== bracket) fail(`expected ',' or '${bracket}'`);
+    at++;
+    return c === bracket;
   };
 
   readValue(0);
