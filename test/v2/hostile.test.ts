@@ -22,12 +22,6 @@ const SECRET_REPO = "hostile/a";
 const SECRET = "the secret layer of hostile/a, nobody else's: 7f3c9a1e";
 /** Repositories whose state is compared before and after each request. */
 const WATCHED = ["hostile/a", "hostile/b", "hostile/c", `hostile/${"n".repeat(250)}`, "docker.io/hostile/a", "docker.io/library/probe", "peer.test/hostile/a"];
-/**
- * Whether requests through the cache (cached names, ?ns=, and the JSON API, which reads through
- * them) are generated. Without the cache-isolation fix of issue #8 they fail property 4 (a cached
- * path serves and links a layer only hosted/a has), so until it lands they are left out.
- */
-const CACHED_PATHS_PROBED = false;
 /** Bound on one request: far above what any of these takes, far below a hang. */
 const REQUEST_BOUND_MS = 15_000;
 
@@ -136,11 +130,6 @@ interface Snapshot {
   additive: Set<string>;
 }
 
-/** Cached repositories (an upstream's name first) and ?ns= requests read through the cache. */
-function throughCache(url: URL, target: { name: string | undefined; ns: boolean }): boolean {
-  return target.ns || /^(docker\.io|peer\.test|index\.docker\.io)\//.test(target.name ?? "") || url.pathname.startsWith("/api/");
-}
-
 async function snapshot(): Promise<Snapshot> {
   const additive = new Set<string>();
   const exact: unknown[] = [];
@@ -188,7 +177,6 @@ describe("hostile requests against the router", () => {
       fc.asyncProperty(hostileRequest, async (input) => {
         const url = new URL(`${BASE}${input.path.startsWith("/") ? "" : "/"}${input.path}`);
         const target = addressed(url);
-        fc.pre(CACHED_PATHS_PROBED || !throughCache(url, target));
         // Deleting hosted/a's own content is allowed, and would only make the secret vanish.
         fc.pre(!(input.method === "DELETE" && target.name === SECRET_REPO));
         const headers = new Headers();
@@ -230,7 +218,7 @@ describe("hostile requests against the router", () => {
           for (const entry of after.additive) expect(before.additive.has(entry), `${what} added ${entry}`).toBe(true);
         }
       }),
-      // Seeded and moderate (15–25 s here); raise numRuns locally to explore further (1,500 runs passed).
+      // Seeded and moderate (15–25 s here); raise numRuns locally to explore further (800 runs with seed 31337 passed).
       { numRuns: 150, seed: 8008, endOnFailure: true },
     );
   });
