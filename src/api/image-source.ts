@@ -134,10 +134,10 @@ function open(env: Env, name: string, reference: ParsedReference, options: OpenO
 }
 
 async function hasTags(repository: Repository): Promise<boolean> {
-  // tagDetails reads only this repository's own state: unlike listTags it never
-  // falls through to an upstream (Docker Hub mirror mode), so no upstream request is made.
+  // Reads only this repository's own state: unlike listTags it never falls
+  // through to an upstream (Docker Hub mirror mode), so no upstream request is made.
   try {
-    return (await repository.tagDetails()).length > 0;
+    return await repository.hasTags();
   } catch (error) {
     if (error instanceof OciError && (error.code === "NAME_UNKNOWN" || error.code === "NAME_INVALID")) return false;
     throw error;

@@ -1,7 +1,9 @@
 // Reads manifests and image configs of one repository for the JSON API, with
 // per-request memoization (an index and its children are read once) and caps
 // on what is read into memory: manifests are already bounded by the registry,
-// config blobs are read only up to MAX_CONFIG_BYTES.
+// config blobs are read only up to MAX_CONFIG_BYTES, and one reader (one
+// request) reads at most its ReadBudget of distinct manifests and bytes, so
+// no image, however its indexes nest, makes a request do unbounded work.
 
 import { z } from "zod";
 import { OciError } from "../http/errors";
@@ -64,6 +66,15 @@ export const ImageConfigSchema = z
   .passthrough();
 export type ImageConfig = z.infer<typeof ImageConfigSchema>;
 
+/** What one request may read: distinct manifests, and bytes of manifests and configs together. */
+export interface ReadBudget {
+  manifests: number;
+  bytes: number;
+}
+
+/** Enough for any real image: resolve and inspect read the path to one platform (and at most 16 more to list platforms). */
+export const REQUEST_READ_BUDGET: Readonly<ReadBudget> = Object.freeze({ manifests: 100, bytes: 32 * 1024 * 1024 });
+
 export interface LoadedManifest {
   digest: string;
   mediaType: string;
@@ -79,8 +90,13 @@ export interface LoadedManifest {
 export class ManifestReader {
   private readonly manifests = new Map<string, Promise<LoadedManifest>>();
   private readonly configs = new Map<string, Promise<ImageConfig | undefined>>();
+  private manifestsRead = 0;
+  private bytesRead = 0;
 
-  constructor(readonly repository: Repository) {}
+  constructor(
+    readonly repository: Repository,
+    private readonly budget: Readonly<ReadBudget> = REQUEST_READ_BUDGET,
+  ) {}
 
   /** A manifest by tag or digest. Digests are memoized; MANIFEST_UNKNOWN/NAME_UNKNOWN pass through. */
   manifest(reference: string): Promise<LoadedManifest> {
@@ -92,7 +108,11 @@ export class ManifestReader {
   }
 
   private async load(reference: string): Promise<LoadedManifest> {
+    if (this.manifestsRead >= this.budget.manifests) throw this.overBudget(`more than ${this.budget.manifests} manifests`);
+    this.manifestsRead++;
+    this.spend(0);
     const content: ManifestContent = await this.repository.getManifest(reference);
+    this.spend(content.bytes.length);
     const parsed = parseManifest(content.bytes, content.mediaType);
     const loaded: LoadedManifest = {
       digest: content.digest,
@@ -136,8 +156,10 @@ export class ManifestReader {
         size: descriptor.size,
       });
     }
+    this.spend(0);
     const blob = await this.repository.getBlob(descriptor.digest, undefined);
     const bytes = await readCapped(blob.body, MAX_CONFIG_BYTES, descriptor.digest);
+    this.spend(bytes.length);
     let json: unknown;
     try {
       json = JSON.parse(new TextDecoder().decode(bytes));
@@ -152,6 +174,23 @@ export class ManifestReader {
       });
     }
     return parsed.data;
+  }
+
+  /** Counts bytes read; throws once the budget is spent (called with 0 before a read: is anything left?). */
+  private spend(bytes: number): void {
+    this.bytesRead += bytes;
+    if (this.bytesRead > this.budget.bytes || (bytes === 0 && this.bytesRead === this.budget.bytes)) {
+      throw this.overBudget(`more than ${this.budget.bytes} bytes of manifests and configs`);
+    }
+  }
+
+  private overBudget(what: string): OciError {
+    return new OciError(
+      "UNSUPPORTED",
+      `answering this would read ${what} from ${this.repository.name}; one request reads at most ${this.budget.manifests} manifests and ${this.budget.bytes} bytes (an image whose indexes reach that many is not resolved)`,
+      { repository: this.repository.name, budget: this.budget },
+      422,
+    );
   }
 
   /** The platform an image manifest's config declares, or undefined (artifacts, configs without os/architecture). */

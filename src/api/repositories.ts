@@ -11,11 +11,12 @@ import { OciError } from "../http/errors";
 import { param, pageSize } from "../http/request";
 import { jsonResponse, nextLink } from "../http/responses";
 import { catalogStub } from "../registry/catalog-do";
+import { MAX_LIST_PAGE } from "../registry/limits";
 import { repositoryStub } from "../registry/repository-do";
 import { openRepository } from "../registry/open-repository";
 import type { Repository } from "../registry/repository";
 import { compileGlob, compileRepositoryGlob, globPrefix } from "./glob";
-import { summarize, type ImageSummary } from "./image-summary";
+import { MAX_CHILDREN, summarize, type ImageSummary } from "./image-summary";
 import { ManifestReader } from "./manifest-reader";
 
 const MAX_REPOSITORIES_PAGE = 1000;
@@ -24,6 +25,8 @@ const MAX_DETAILED_PAGE = 200;
 const DEFAULT_REPOSITORIES_PAGE = 100;
 export const MAX_TAGS_PAGE = 100;
 const DEFAULT_TAGS_PAGE = 50;
+/** Manifest and config bytes one listing page may read. */
+const LISTING_READ_BYTES = 64 * 1024 * 1024;
 /** Manifests summarized at the same time. */
 const CONCURRENCY = 6;
 
@@ -94,35 +97,13 @@ export async function listRepositoryTags(request: RoutedRequest, env: Env, ctx?:
   if (dangling && pattern !== null) {
     throw new OciError("UNSUPPORTED", "pattern filters tags; dangling manifests have none: use one or the other", { pattern, dangling }, 400);
   }
-  const matches = pattern !== null && pattern !== "" ? compileGlob(pattern) : () => true;
+  const matches = pattern !== null && pattern !== "" ? compileGlob(pattern) : everyTag;
 
-  let rows: Row[];
-  if (dangling) {
-    rows = (await repository.danglingManifests()).map((m) => ({
-      key: m.digest,
-      tag: null,
-      digest: m.digest,
-      mediaType: m.mediaType,
-      manifestSize: m.size,
-      updatedAt: m.createdAt,
-    }));
-  } else {
-    rows = (await repository.tagDetails())
-      .filter((t) => matches(t.tag))
-      .map((t) => ({ key: t.tag, tag: t.tag, digest: t.digest, mediaType: t.mediaType, manifestSize: t.size, updatedAt: t.updatedAt }));
-  }
-  if (rows.length === 0) await assertExists(repository);
+  const { rows: page, next } = dangling ? await danglingRows(repository, n, last) : await tagRows(repository, n, last, matches);
+  if (page.length === 0) await assertExists(repository);
 
-  // Tags come sorted by tag, dangling manifests by push time: `last` is the key of the last entry seen.
-  let start = 0;
-  if (last !== undefined) {
-    start = dangling ? rows.findIndex((r) => r.key === last) + 1 : rows.findIndex((r) => r.key > last);
-    if (start === -1) start = rows.length;
-  }
-  const page = rows.slice(start, start + n);
-  const more = start + n < rows.length;
-
-  const reader = new ManifestReader(repository);
+  // Each entry reads its manifest and at most MAX_CHILDREN children (image-summary.ts).
+  const reader = new ManifestReader(repository, { manifests: page.length * (MAX_CHILDREN + 1), bytes: LISTING_READ_BYTES });
   const entries = await mapLimited(page, CONCURRENCY, async (row): Promise<TagEntry> => {
     const summary = await summarize(reader, row.digest);
     return {
@@ -135,7 +116,6 @@ export async function listRepositoryTags(request: RoutedRequest, env: Env, ctx?:
     };
   });
 
-  const next = more ? (page.at(-1)?.key ?? null) : null;
   const headers: Record<string, string> = { "Cache-Control": "no-cache" };
   if (next !== null) {
     const extra: Record<string, string> = {};
@@ -155,6 +135,35 @@ export async function listRepositoryTags(request: RoutedRequest, env: Env, ctx?:
     headers,
   );
 }
+
+/** One page of dangling manifests, oldest first; `next` is the Durable Object's cursor. */
+async function danglingRows(repository: Repository, n: number, last: string | undefined): Promise<{ rows: Row[]; next: string | null }> {
+  const page = await repository.danglingManifests(n, last);
+  const rows = page.items.map((m) => ({ key: m.digest, tag: null, digest: m.digest, mediaType: m.mediaType, manifestSize: m.size, updatedAt: m.createdAt }));
+  return { rows, next: page.next ?? null };
+}
+
+/**
+ * Up to `n` tags after `last` that match, in lexical order. The repository is
+ * read in pages, so a pattern that matches little costs at most one pass over
+ * the repository's tags (MAX_TAGS_PER_REPOSITORY), never one answer that large.
+ */
+async function tagRows(repository: Repository, n: number, last: string | undefined, matches: (tag: string) => boolean): Promise<{ rows: Row[]; next: string | null }> {
+  const rows: Row[] = [];
+  const scan = matches === everyTag ? n + 1 : MAX_LIST_PAGE;
+  for (let after = last; ; ) {
+    const page = await repository.tagDetails(scan, after);
+    for (const t of page.items) {
+      if (!matches(t.tag)) continue;
+      if (rows.length === n) return { rows, next: rows.at(-1)?.key ?? null };
+      rows.push({ key: t.tag, tag: t.tag, digest: t.digest, mediaType: t.mediaType, manifestSize: t.size, updatedAt: t.updatedAt });
+    }
+    if (page.next === undefined) return { rows, next: null };
+    after = page.next;
+  }
+}
+
+const everyTag = (): boolean => true;
 
 function flag(url: URL, name: string): boolean {
   const value = url.searchParams.get(name);

@@ -2,6 +2,42 @@ import { z } from "zod";
 import { OciError } from "../http/errors";
 import { parseDigest } from "./digest";
 import { MANIFEST_MEDIA_TYPES, MediaType, baseMediaType, isIndexMediaType } from "./media-types";
+import { StrictJsonError, checkStrictJson, formatJsonPath, type JsonPath } from "./strict-json";
+
+/**
+ * Deepest nesting of objects and arrays a manifest may have. Real manifests
+ * need 5 (index → manifests → descriptor → platform → os.features); deeper
+ * documents are refused at PUT rather than failing later in every reader.
+ */
+export const MAX_MANIFEST_DEPTH = 32;
+
+/** Field names of the OCI and Docker manifest, index, descriptor and platform structs. */
+const KNOWN_FIELDS = [
+  "schemaVersion", "mediaType", "artifactType", "config", "layers", "manifests", "subject", "annotations",
+  "digest", "size", "urls", "data", "platform", "architecture", "os", "os.version", "os.features", "variant", "features",
+];
+/** Go's case-insensitive field matching folds like this (K = KELVIN SIGN → k, ſ = LONG S → s). */
+const foldKey = (key: string): string => key.toUpperCase().toLowerCase();
+const KNOWN_BY_FOLD = new Map(KNOWN_FIELDS.map((name) => [foldKey(name), name]));
+
+/**
+ * Go clients bind a key to a struct field whatever its case and keep the last
+ * of several candidates; Berth reads exact names. Refuse any object (except an
+ * `annotations` map, whose keys are data Go compares exactly) where the two
+ * readings could differ.
+ */
+function refuseCaseVariants(path: JsonPath, keys: readonly string[]): void {
+  if (path.at(-1) === "annotations") return;
+  const byFold = new Map<string, string>();
+  for (const key of keys) {
+    const folded = foldKey(key);
+    const known = KNOWN_BY_FOLD.get(folded);
+    if (known !== undefined && known !== key) throw new StrictJsonError(`key ${JSON.stringify(key)} is the field ${JSON.stringify(known)} in another case`, path);
+    const twin = byFold.get(folded);
+    if (twin !== undefined) throw new StrictJsonError(`keys ${JSON.stringify(twin)} and ${JSON.stringify(key)} differ only in case`, path);
+    byFold.set(folded, key);
+  }
+}
 
 const digestString = z.string().refine((value) => {
   try {
@@ -75,12 +111,21 @@ export interface ParsedManifest {
  * may omit mediaType (umoci and skopeo push such manifests).
  */
 export function parseManifest(bytes: Uint8Array, contentType: string | null): ParsedManifest {
-  let json: unknown;
+  let text: string;
   try {
-    json = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes));
+    // ignoreBOM keeps a leading byte-order mark in the text, so checkStrictJson refuses it.
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch {
-    throw new OciError("MANIFEST_INVALID", "manifest is not valid UTF-8 JSON");
+    throw new OciError("MANIFEST_INVALID", "manifest is not valid UTF-8");
   }
+  try {
+    checkStrictJson(text, { maxDepth: MAX_MANIFEST_DEPTH, onObject: refuseCaseVariants });
+  } catch (error) {
+    if (!(error instanceof StrictJsonError)) throw error;
+    const where = formatJsonPath(error.path);
+    throw new OciError("MANIFEST_INVALID", `manifest is not JSON every client reads the same way: ${error.message} (in ${where})`, { path: where });
+  }
+  const json: unknown = JSON.parse(text);
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     throw new OciError("MANIFEST_INVALID", "manifest must be a JSON object");
   }
@@ -102,6 +147,7 @@ export function parseManifest(bytes: Uint8Array, contentType: string | null): Pa
     const parsed = IndexSchema.safeParse(json);
     if (!parsed.success) throw invalid(parsed.error);
     const index = parsed.data;
+    refuseConflictingSizes(index.manifests);
     return {
       mediaType,
       isIndex: true,
@@ -115,6 +161,7 @@ export function parseManifest(bytes: Uint8Array, contentType: string | null): Pa
   const parsed = ImageManifestSchema.safeParse(json);
   if (!parsed.success) throw invalid(parsed.error);
   const manifest = parsed.data;
+  refuseConflictingSizes([manifest.config, ...manifest.layers]);
   return {
     mediaType,
     isIndex: false,
@@ -126,6 +173,18 @@ export function parseManifest(bytes: Uint8Array, contentType: string | null): Pa
     annotations: manifest.annotations,
     config: manifest.config,
   };
+}
+
+/** One digest is one content: listing it twice with two sizes makes one of them false. */
+function refuseConflictingSizes(descriptors: readonly Descriptor[]): void {
+  const sizes = new Map<string, number>();
+  for (const descriptor of descriptors) {
+    const size = sizes.get(descriptor.digest);
+    if (size !== undefined && size !== descriptor.size) {
+      throw new OciError("MANIFEST_INVALID", `${descriptor.digest} is listed with size ${size} and with size ${descriptor.size}`, { digest: descriptor.digest, sizes: [size, descriptor.size] });
+    }
+    sizes.set(descriptor.digest, descriptor.size);
+  }
 }
 
 function invalid(error: z.ZodError): OciError {

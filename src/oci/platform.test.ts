@@ -719,6 +719,17 @@ describe("resolvePlatformManifest (nested indexes, caller-supplied loader)", () 
     expect(ok && NAMES.get(ok.descriptor.digest)).toBe("leaf-arm64");
   });
 
+  it("walks each distinct index once, however often it is listed", async () => {
+    // chain-0 … chain-7, each listing the next one six times: 6^8 paths, 8 indexes.
+    const chain: Record<string, { manifests: Descriptor[] }> = {};
+    for (let i = 0; i < 8; i++) chain[`chain-${i}`] = { manifests: i < 7 ? Array.from({ length: 6 }, () => idx(`chain-${i + 1}`, null)) : [leafWin] };
+    for (const name of Object.keys(chain)) digestOf(name);
+    const fake = fakeStore(chain);
+    const top = Array.from({ length: 6 }, () => idx("chain-0", null));
+    expect(await resolvePlatformManifest(top, parsePlatform("linux/arm64"), fake.load, { maxDepth: 16 })).toBeUndefined();
+    expect(fake.loads).toEqual(Object.keys(chain));
+  });
+
   it("lets loader errors through", async () => {
     await expect(resolvePlatformManifest([idx("idx-missing", "linux/amd64")], DEFAULT_PLATFORM, fakeStore({}).load)).rejects.toMatchObject({
       code: "MANIFEST_UNKNOWN",

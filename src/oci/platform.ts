@@ -371,7 +371,10 @@ export interface ResolvedPlatformManifest {
  *   3. when no platformed entry leads to a match, platform-less child indexes
  *      are tried in index order (containerd ranks platform-less entries last).
  * Returns undefined when nothing matches. A cycle, or nesting deeper than
- * `maxDepth`, throws MANIFEST_INVALID.
+ * `maxDepth`, throws MANIFEST_INVALID. Each distinct child index is walked at
+ * most once: an index that held no match holds none the next time it is
+ * listed, so a chain of indexes each listing the next many times costs one
+ * walk per index, not one per path.
  */
 export async function resolvePlatformManifest(
   manifests: readonly Descriptor[],
@@ -380,6 +383,7 @@ export async function resolvePlatformManifest(
   options: { maxDepth?: number } = {},
 ): Promise<ResolvedPlatformManifest | undefined> {
   const maxDepth = options.maxDepth ?? 8;
+  const fruitless = new Set<string>();
   const walk = async (entries: readonly Descriptor[], via: Descriptor[]): Promise<ResolvedPlatformManifest | undefined> => {
     const candidates = [
       ...matchingManifests(entries, wanted),
@@ -390,11 +394,13 @@ export async function resolvePlatformManifest(
       if (via.some((parent) => parent.digest === candidate.digest)) {
         throw new OciError("MANIFEST_INVALID", `index ${candidate.digest} contains itself`);
       }
+      if (fruitless.has(candidate.digest)) continue;
       if (via.length >= maxDepth) {
         throw new OciError("MANIFEST_INVALID", `indexes nest more than ${maxDepth} levels deep`);
       }
       const found = await walk(await load(candidate), [...via, candidate]);
       if (found) return found;
+      fruitless.add(candidate.digest);
     }
     return undefined;
   };

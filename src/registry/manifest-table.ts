@@ -11,13 +11,19 @@ const CHUNK_BYTES = 1024 * 1024;
 const MAX_INLINE_ANNOTATIONS = 256 * 1024;
 const ANNOTATIONS_IN_BODY = "@body";
 
+/** A descriptor as the Durable Object checks it. */
+export interface Reference {
+  digest: string;
+  size: number;
+}
+
 /** What the Worker hands to the Durable Object after parsing and hashing a manifest. */
 export interface ManifestWrite {
   digest: string;
   mediaType: string;
   bytes: Uint8Array;
-  blobs: string[];
-  manifests: string[];
+  blobs: Reference[];
+  manifests: Reference[];
   subject?: string;
   artifactType?: string;
   annotations?: Record<string, string>;
@@ -53,16 +59,30 @@ export function readManifestBytes(sql: SqlStorage, digest: string, size: number)
   return out;
 }
 
-/** Digests among `wanted` that the repository does not have. */
-export function missingReferences(sql: SqlStorage, write: ManifestWrite): string[] {
+/**
+ * Every blob and child manifest must be here, with the size its descriptor
+ * declares: a false size would be what resolve, the UI and clients that trust
+ * descriptors report and allocate.
+ */
+export function checkReferences(sql: SqlStorage, write: ManifestWrite): Result<void> {
   const missing: string[] = [];
-  for (const digest of new Set(write.blobs)) {
-    if (sql.exec("SELECT 1 FROM blobs WHERE digest = ?", digest).toArray().length === 0) missing.push(digest);
+  const wrong: { digest: string; declared: number; stored: number }[] = [];
+  const check = (reference: Reference, stored: number | undefined) => {
+    if (stored === undefined) missing.push(reference.digest);
+    else if (stored !== reference.size) wrong.push({ digest: reference.digest, declared: reference.size, stored });
+  };
+  for (const blob of distinct(write.blobs)) check(blob, sql.exec<{ size: number }>("SELECT size FROM blobs WHERE digest = ?", blob.digest).toArray()[0]?.size);
+  for (const child of distinct(write.manifests)) check(child, findManifest(sql, child.digest)?.size);
+  if (missing.length > 0) return fail("MANIFEST_BLOB_UNKNOWN", `manifest references unknown blob or manifest ${missing[0]}`, { missing });
+  const first = wrong[0];
+  if (first) {
+    return fail("MANIFEST_INVALID", `the descriptor of ${first.digest} declares size ${first.declared}, but it is ${first.stored} bytes`, { descriptors: wrong });
   }
-  for (const digest of new Set(write.manifests)) {
-    if (!findManifest(sql, digest)) missing.push(digest);
-  }
-  return missing;
+  return ok(undefined);
+}
+
+function distinct(references: readonly Reference[]): Reference[] {
+  return [...new Map(references.map((r) => [r.digest, r])).values()];
 }
 
 /** Inserts a manifest that is not yet stored and counts its references. */
@@ -82,12 +102,12 @@ export function insertManifest(sql: SqlStorage, write: ManifestWrite, now: numbe
     sql.exec("INSERT INTO manifest_chunks (digest, seq, bytes) VALUES (?, ?, ?)", write.digest, seq, chunk);
     if (chunk.length < CHUNK_BYTES) break;
   }
-  for (const blob of new Set(write.blobs)) {
+  for (const { digest: blob } of distinct(write.blobs)) {
     sql.exec("INSERT INTO manifest_refs (parent, child, kind) VALUES (?, ?, 'blob')", write.digest, blob);
     sql.exec("UPDATE blobs SET refcount = refcount + 1 WHERE digest = ?", blob);
     markReferenced(sql, blob);
   }
-  for (const child of new Set(write.manifests)) {
+  for (const { digest: child } of distinct(write.manifests)) {
     sql.exec("INSERT INTO manifest_refs (parent, child, kind) VALUES (?, ?, 'manifest')", write.digest, child);
   }
 }

@@ -12,12 +12,14 @@ import { imageSharing, repositorySummary, type ImageSharing, type RepositorySumm
 import { BLOB_RELEASE_SCHEMA, cancelUnlink, dropLink, markUnreferenced, nextReleaseDue, pendingReleases, touchUnreferenced, type PendingReleases } from "./blob-release";
 import { checkRepository, type LocalCheck } from "./fsck-local";
 import { armAlarm, drainUnlinks, runBlobRelease, type ReleaseRun } from "./gc";
-import { annotationsOf, findManifest, insertManifest, missingReferences, readManifestBytes, toInfo, type ManifestRow, type ManifestWrite } from "./manifest-table";
+import { checkReferences, findManifest, insertManifest, readManifestBytes, toInfo, type ManifestRow, type ManifestWrite } from "./manifest-table";
+import { MAX_LIST_PAGE, MAX_TAGS_PER_REPOSITORY } from "./limits";
+import { danglingPage, parseDanglingCursor, referrersPage, tagDetailsPage, type DanglingManifest } from "./listing-pages";
 import { deleteManifestByDigest } from "./manifest-removal";
 import { applyPolicy, type RetentionOutcome } from "./retention-plan";
 import type { RetentionPolicy } from "./retention-policy";
 import type { RepositoryUsage } from "./usage";
-import type { ManifestContent, ManifestInfo } from "./repository";
+import type { ManifestContent, ManifestInfo, Page, TagDetail } from "./repository";
 import { REPOSITORY_SCHEMA, migrateTagOrigin } from "./schema";
 import { listTags, removeTag, setTag, tagDigest, tagDigestFrom, tagHistory, type TagMove, type TagOrigin } from "./tag-table";
 import type { UploadSession } from "./upload-session";
@@ -37,14 +39,6 @@ const MAX_SHARING_BLOBS = 512;
 const APPEND_LEASE_MS = 15 * 60 * 1000;
 /** Pull times are recorded at this resolution, so pulls rarely write. */
 const PULL_STAMP_RESOLUTION_MS = 60 * 60 * 1000;
-
-export interface TaggedManifest {
-  tag: string;
-  digest: string;
-  mediaType: string;
-  size: number;
-  updatedAt: number;
-}
 
 export interface PutManifestOutcome extends ManifestInfo {
   /** True when the repository should be (re)announced to the catalog. */
@@ -85,13 +79,13 @@ export class RepositoryDO extends DurableObject<Env> {
 
   async putManifest(write: ManifestWrite, tags: string[], actor: string | null): Promise<Result<PutManifestOutcome>> {
     return this.ctx.storage.transactionSync(() => {
-      const hadManifests = this.count("manifests") > 0;
+      const hadManifests = this.exists("manifests");
       const now = Date.now();
+      const room = this.roomForTags(tags);
+      if (!room.ok) return room;
       if (!findManifest(this.sql, write.digest)) {
-        const missing = missingReferences(this.sql, write);
-        if (missing.length > 0) {
-          return fail<PutManifestOutcome>("MANIFEST_BLOB_UNKNOWN", `manifest references unknown blob or manifest ${missing[0]}`, { missing });
-        }
+        const references = checkReferences(this.sql, write);
+        if (!references.ok) return references;
         insertManifest(this.sql, write, now);
       }
       for (const tag of tags) setTag(this.sql, tag, write.digest, now, actor);
@@ -109,40 +103,32 @@ export class RepositoryDO extends DurableObject<Env> {
       }
       const removed = deleteManifestByDigest(this.sql, reference, now, actor, loadConfig(this.env).referrersOnSubjectDelete);
       if (!removed.ok) return removed;
-      return ok({ emptied: this.count("manifests") === 0 });
+      return ok({ emptied: !this.exists("manifests") });
     });
     await this.scheduleBlobRelease();
     return result;
   }
 
   async listTags(limit: number, last: string | undefined, origin?: TagOrigin): Promise<Result<{ tags: string[]; more: boolean }>> {
-    if (this.count("manifests") === 0 && this.count("tags") === 0) return fail("NAME_UNKNOWN", "repository is unknown");
+    if (!this.exists("manifests") && !this.exists("tags")) return fail("NAME_UNKNOWN", "repository is unknown");
     return ok(listTags(this.sql, limit, last, origin));
   }
 
-  /** Every tag with what it points at, for the JSON API. */
-  async tagDetails(origin?: TagOrigin): Promise<TaggedManifest[]> {
-    return this.sql
-      .exec<{ tag: string; digest: string; media_type: string; size: number; updated_at: number }>(
-        "SELECT t.tag, t.digest, m.media_type, m.size, t.updated_at FROM tags t JOIN manifests m ON m.digest = t.digest WHERE (? IS NULL OR t.origin = ?) ORDER BY t.tag",
-        origin ?? null,
-        origin ?? null,
-      )
-      .toArray()
-      .map((r) => ({ tag: r.tag, digest: r.digest, mediaType: r.media_type, size: r.size, updatedAt: r.updated_at }));
+  /** One page of tags with what they point at, for the JSON API; only those from `origin` when given. */
+  async tagDetails(after: string, limit: number, origin?: TagOrigin): Promise<Page<TagDetail>> {
+    return tagDetailsPage(this.sql, after, clampPage(limit), origin);
   }
 
-  /** Manifests no tag names and no index in this repository lists ("dangling" images). */
-  async danglingManifests(): Promise<(ManifestInfo & { createdAt: number })[]> {
-    return this.sql
-      .exec<ManifestRow>(
-        `SELECT * FROM manifests m
-         WHERE NOT EXISTS (SELECT 1 FROM tags t WHERE t.digest = m.digest)
-           AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.child = m.digest AND r.kind = 'manifest')
-         ORDER BY m.created_at`,
-      )
-      .toArray()
-      .map((row) => ({ ...toInfo(row), createdAt: row.created_at }));
+  /** One page of the manifests no tag names and no index in this repository lists ("dangling" images). */
+  async danglingManifests(after: string | undefined, limit: number): Promise<Result<Page<DanglingManifest>>> {
+    const cursor = after === undefined ? undefined : parseDanglingCursor(after);
+    if (after !== undefined && !cursor) return fail("UNSUPPORTED", `"${after}" is not a position in the dangling list; pass back the "next" of the previous page`, { last: after }, 400);
+    return ok(danglingPage(this.sql, cursor, clampPage(limit)));
+  }
+
+  /** True when any tag exists (one row read). */
+  async hasTags(): Promise<boolean> {
+    return this.exists("tags");
   }
 
   /** Reference counts and other users of a manifest's blobs (image page, "would free"). */
@@ -159,22 +145,8 @@ export class RepositoryDO extends DurableObject<Env> {
     return tagHistory(this.sql, tag, limit);
   }
 
-  async referrers(subject: string, artifactType: string | undefined): Promise<Descriptor[]> {
-    const rows = this.sql
-      .exec<{ digest: string; media_type: string; size: number; artifact_type: string | null; annotations: string | null }>(
-        "SELECT digest, media_type, size, artifact_type, annotations FROM manifests WHERE subject = ? ORDER BY created_at, digest",
-        subject,
-      )
-      .toArray();
-    return rows
-      .filter((row) => artifactType === undefined || row.artifact_type === artifactType)
-      .map((row) => {
-        const descriptor: Descriptor = { mediaType: row.media_type, digest: row.digest, size: row.size };
-        if (row.artifact_type) descriptor.artifactType = row.artifact_type;
-        const annotations = annotationsOf(this.sql, row);
-        if (annotations) descriptor.annotations = annotations;
-        return descriptor;
-      });
+  async referrers(subject: string, artifactType: string | undefined, after: string, limit: number): Promise<Page<Descriptor>> {
+    return referrersPage(this.sql, subject, artifactType, after, clampPage(limit));
   }
 
   // ── blob links ─────────────────────────────────────────────────────────
@@ -218,7 +190,7 @@ export class RepositoryDO extends DurableObject<Env> {
    */
   async putCachedManifest(write: ManifestWrite, tag: string | undefined): Promise<PutManifestOutcome> {
     return this.ctx.storage.transactionSync(() => {
-      const hadManifests = this.count("manifests") > 0;
+      const hadManifests = this.exists("manifests");
       const now = Date.now();
       if (!findManifest(this.sql, write.digest)) insertManifest(this.sql, write, now);
       if (tag !== undefined) {
@@ -396,7 +368,7 @@ export class RepositoryDO extends DurableObject<Env> {
     try {
       this.ctx.storage.transactionSync(() => {
         outcome = applyPolicy(this.sql, policy, { ...options, now: Date.now(), referrers: loadConfig(this.env).referrersOnSubjectDelete });
-        emptied = outcome.deleted.length > 0 && this.count("manifests") === 0;
+        emptied = outcome.deleted.length > 0 && !this.exists("manifests");
         if (options.dryRun) throw new DryRunRollback();
       });
     } catch (error) {
@@ -455,8 +427,18 @@ export class RepositoryDO extends DurableObject<Env> {
     return this.sql.exec<{ state: string; busy_until: number }>("SELECT state, busy_until FROM uploads WHERE id = ?", id).toArray()[0];
   }
 
-  private count(table: "manifests" | "tags" | "uploads"): number {
-    return this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${table}`).one().n;
+  /** One row read, whatever the table holds. */
+  private exists(table: "manifests" | "tags"): boolean {
+    return this.sql.exec(`SELECT 1 FROM ${table} LIMIT 1`).toArray().length > 0;
+  }
+
+  /** A push may add tags only while the repository stays within MAX_TAGS_PER_REPOSITORY. */
+  private roomForTags(tags: readonly string[]): Result<void> {
+    const added = tags.filter((tag) => tagDigest(this.sql, tag) === undefined).length;
+    if (added === 0) return ok(undefined);
+    const held = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM tags").one().n;
+    if (held + added <= MAX_TAGS_PER_REPOSITORY) return ok(undefined);
+    return fail("DENIED", `this repository holds ${held} tags; at most ${MAX_TAGS_PER_REPOSITORY} are allowed: delete tags before adding more`, { tags: held, limit: MAX_TAGS_PER_REPOSITORY }, 403);
   }
 
   private async scheduleUploadExpiry(): Promise<void> {
@@ -466,6 +448,10 @@ export class RepositoryDO extends DurableObject<Env> {
     const current = await this.ctx.storage.getAlarm();
     if (current === null || current > due) await this.ctx.storage.setAlarm(Math.max(due, Date.now() + 1000));
   }
+}
+
+function clampPage(limit: number): number {
+  return Math.max(0, Math.min(Math.floor(limit), MAX_LIST_PAGE));
 }
 
 /** Thrown inside a dry run's transaction to roll it back. */

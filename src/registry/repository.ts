@@ -80,11 +80,14 @@ export interface Repository {
   putManifest(reference: string, bytes: Uint8Array, contentType: string | null, tags: string[]): Promise<PutManifestResult>;
   deleteManifest(reference: string): Promise<void>;
   listTags(limit: number | undefined, last: string | undefined): Promise<Page<string>>;
-  referrers(digest: string, artifactType: string | undefined): Promise<Descriptor[]>;
-  /** Tags with their manifests, in lexical order (JSON API). */
-  tagDetails(): Promise<TagDetail[]>;
-  /** Manifests that no tag and no index names. */
-  danglingManifests(): Promise<(ManifestInfo & { createdAt: number })[]>;
+  /** One page of the manifests whose subject is `digest`, in digest order, after `last`. */
+  referrers(digest: string, artifactType: string | undefined, limit: number, last: string | undefined): Promise<Page<Descriptor>>;
+  /** One page of tags with their manifests, in lexical order after `last` (JSON API). */
+  tagDetails(limit: number, last: string | undefined): Promise<Page<TagDetail>>;
+  /** One page of the manifests that no tag and no index names, oldest first; `last` is a previous page's `next`. */
+  danglingManifests(limit: number, last: string | undefined): Promise<Page<ManifestInfo & { createdAt: number }>>;
+  /** True when the repository has any tag; reads only this repository's own state (never an upstream). */
+  hasTags(): Promise<boolean>;
   /** Tag moves, newest first. */
   tagHistory(tag: string | undefined, limit: number): Promise<TagMove[]>;
 

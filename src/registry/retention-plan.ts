@@ -20,7 +20,7 @@ export interface RetentionOptions {
   /** Eviction applies to cached repositories only. */
   cached: boolean;
   referrers: ReferrersRule;
-  /** Deletions per run; the rest waits for the next run. */
+  /** Deletions per run, and untags per run; the rest waits for the next run. */
   maxDeletes: number;
 }
 
@@ -77,6 +77,10 @@ function keepRecentTags(sql: SqlStorage, policy: RetentionPolicy, options: Reten
     const matching = tags.filter((t) => matches(t.tag));
     for (const stale of matching.slice(rule.keep)) {
       if (removed.has(stale.tag)) continue;
+      if (outcome.untagged.length >= options.maxDeletes) {
+        outcome.truncated = true;
+        return;
+      }
       removed.add(stale.tag);
       removeTag(sql, stale.tag, options.now, options.actor);
       outcome.untagged.push({ tag: stale.tag, digest: stale.digest, pattern: rule.pattern });

@@ -20,6 +20,8 @@ CREATE TABLE IF NOT EXISTS manifests (
   last_pulled_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS manifests_by_subject ON manifests(subject);
+-- Referrers are paged in digest order (listing-pages.ts).
+CREATE INDEX IF NOT EXISTS manifests_by_subject_digest ON manifests(subject, digest);
 CREATE TABLE IF NOT EXISTS manifest_chunks (
   digest TEXT NOT NULL,
   seq INTEGER NOT NULL,

@@ -25,16 +25,20 @@ export abstract class StoredRepository {
     return { items: page.tags, next: page.more ? page.tags.at(-1) : undefined };
   }
 
-  async referrers(digest: string, artifactType: string | undefined): Promise<Descriptor[]> {
-    return this.state.referrers(digest, artifactType);
+  async referrers(digest: string, artifactType: string | undefined, limit: number, last: string | undefined): Promise<Page<Descriptor>> {
+    return this.state.referrers(digest, artifactType, last ?? "", limit);
   }
 
-  async tagDetails(): Promise<TagDetail[]> {
-    return this.state.tagDetails(this.tagOrigin);
+  async tagDetails(limit: number, last: string | undefined): Promise<Page<TagDetail>> {
+    return this.state.tagDetails(last ?? "", limit, this.tagOrigin);
   }
 
-  async danglingManifests(): Promise<(ManifestInfo & { createdAt: number })[]> {
-    return this.state.danglingManifests();
+  async danglingManifests(limit: number, last: string | undefined): Promise<Page<ManifestInfo & { createdAt: number }>> {
+    return unwrap(await this.state.danglingManifests(last, limit));
+  }
+
+  async hasTags(): Promise<boolean> {
+    return this.state.hasTags();
   }
 
   async tagHistory(tag: string | undefined, limit: number): Promise<TagMove[]> {
@@ -48,8 +52,8 @@ export function manifestWrite(digest: string, bytes: Uint8Array, parsed: ParsedM
     digest,
     mediaType: parsed.mediaType,
     bytes,
-    blobs: parsed.blobs.map((d) => d.digest),
-    manifests: parsed.manifests.map((d) => d.digest),
+    blobs: parsed.blobs.map(({ digest, size }) => ({ digest, size })),
+    manifests: parsed.manifests.map(({ digest, size }) => ({ digest, size })),
     subject: parsed.subject?.digest,
     artifactType: parsed.artifactType,
     annotations: parsed.annotations,

@@ -79,8 +79,8 @@ export function entryOf(image: Pushed & { platform?: Platform }, extra: Partial<
   return { mediaType: image.mediaType, digest: image.digest, size: image.size, ...(image.platform ? { platform: image.platform } : {}), ...extra };
 }
 
-export async function pushIndex(name: string, tag: string | undefined, entries: IndexEntry[], mediaType = OCI_INDEX): Promise<Pushed> {
-  return putManifest(name, tag, mediaType, { schemaVersion: 2, mediaType, manifests: entries });
+export async function pushIndex(name: string, tag: string | undefined, entries: IndexEntry[], mediaType = OCI_INDEX, extra: Record<string, unknown> = {}): Promise<Pushed> {
+  return putManifest(name, tag, mediaType, { schemaVersion: 2, mediaType, manifests: entries, ...extra });
 }
 
 /** A BuildKit-style attestation manifest for `subject`. */

@@ -73,6 +73,33 @@ describe("GET /api/v1/images", () => {
     expect(rest).toEqual({ filters: ["reference=imgpage/*"], images: [expect.objectContaining({ repository: "imgpage/c" })], next: null });
   });
 
+  it("pages inside a repository with many tags, reading it in bounded Durable Object pages", async () => {
+    const image = await pushPlatformImage("imgmany/app", "t0000", amd64, "imgmany");
+    // 1,200 tags (more than one Durable Object page), 100 per PUT.
+    for (let first = 1; first < 1200; first += 100) {
+      const query = Array.from({ length: Math.min(100, 1200 - first) }, (_, i) => `tag=t${String(first + i).padStart(4, "0")}`).join("&");
+      const res = await call("PUT", `/v2/imgmany/app/manifests/${image.digest}?${query}`, { body: image.bytes, headers: { "Content-Type": image.mediaType } });
+      expect(res.status).toBe(201);
+    }
+    await pushPlatformImage("imgmany/other", "v1", amd64, "imgmany other");
+    const seen: string[] = [];
+    let last: string | null = null;
+    for (let pages = 0; pages < 10; pages++) {
+      const page = await images(`filter=reference=imgmany/*&n=500${last === null ? "" : `&last=${encodeURIComponent(last)}`}`);
+      expect(page.images.length).toBeLessThanOrEqual(500 + 1000);
+      seen.push(...page.images.map((i) => `${i.repository}:${i.tag}`));
+      last = page.next;
+      if (last === null) break;
+    }
+    expect(last).toBeNull();
+    expect(seen).toHaveLength(1201);
+    expect(new Set(seen).size).toBe(1201);
+    expect(seen.at(-1)).toBe("imgmany/other:v1");
+    // before= finds a tag beyond the first page of tags.
+    const before = await images("filter=reference=imgmany/other&filter=since=imgmany/app:t1199");
+    expect(before.images.map((i) => i.tag)).toEqual(["v1"]);
+  });
+
   it("answers an unknown before= image with 404 and a bad term with 400", async () => {
     const unknown = await call("GET", "/api/v1/images?filter=before=imgls/none:v9");
     expect(unknown.status).toBe(404);

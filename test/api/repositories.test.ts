@@ -146,6 +146,39 @@ describe("GET /api/v1/repositories/<name>/tags", () => {
     expect(tagged.tags.map((t) => t.tag)).toEqual(["multi", "v1"]);
   });
 
+  it("pages a pattern through more tags than one Durable Object call returns", async () => {
+    const image = await pushImage("tags/thousands", "a0000", ["x"]);
+    // 1,100 tags, 100 per PUT (the most one PUT sets); the pattern matches only the last ones.
+    for (let first = 1; first < 1100; first += 100) {
+      const query = Array.from({ length: Math.min(100, 1100 - first) }, (_, i) => `tag=a${String(first + i).padStart(4, "0")}`).join("&");
+      const res = await call("PUT", `/v2/tags/thousands/manifests/${image.digest}?${query}`, { body: image.bytes, headers: { "Content-Type": OCI_MANIFEST } });
+      expect(res.status).toBe(201);
+    }
+    const first = await json<TagsAnswer>("/api/v1/repositories/tags/thousands/tags?pattern=a109*&n=6");
+    expect(first.body.tags.map((t) => t.tag)).toEqual(["a1090", "a1091", "a1092", "a1093", "a1094", "a1095"]);
+    expect(first.body.next).toBe("a1095");
+    const rest = await json<TagsAnswer>("/api/v1/repositories/tags/thousands/tags?pattern=a109*&n=6&last=a1095");
+    expect(rest.body.tags.map((t) => t.tag)).toEqual(["a1096", "a1097", "a1098", "a1099"]);
+    expect(rest.body.next).toBeNull();
+  });
+
+  it("pages dangling manifests with the cursor it hands out", async () => {
+    const pushed = [];
+    for (const layer of ["d1", "d2", "d3"]) {
+      pushed.push((await pushImage("tags/dangling-pages", "moving", [layer])).digest);
+    }
+    await call("DELETE", "/v2/tags/dangling-pages/manifests/moving"); // untag: all three dangle
+    const first = await json<TagsAnswer>("/api/v1/repositories/tags/dangling-pages/tags?dangling=1&n=2");
+    expect(first.body.tags.map((t) => t.digest)).toEqual(pushed.slice(0, 2));
+    expect(first.body.next).toMatch(/^\d+\.sha256:/);
+    const link = first.response.headers.get("Link")!;
+    const second = await json<TagsAnswer>(/^<([^>]+)>/.exec(link)![1]!);
+    expect(second.body.tags.map((t) => t.digest)).toEqual(pushed.slice(2));
+    expect(second.body.next).toBeNull();
+    const bad = await call("GET", "/api/v1/repositories/tags/dangling-pages/tags?dangling=1&last=nonsense");
+    expect(bad.status).toBe(400);
+  });
+
   it.each([
     ["/api/v1/repositories/tags/none/tags", 404, "NAME_UNKNOWN"],
     ["/api/v1/repositories/Tags/Upper/tags", 400, "NAME_INVALID"],

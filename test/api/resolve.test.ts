@@ -220,6 +220,42 @@ describe("resolve: multi-arch index", () => {
     expect((error.detail as { available: string[] }).available).toEqual(["linux/amd64", "linux/arm64", "linux/s390x"]);
   });
 
+  it("walks each distinct index once: a chain of indexes listing the next one many times answers at once", async () => {
+    const leaf = await pushPlatformImage("api/chain", undefined, { os: "linux", architecture: "arm64" }, "chain-arm64");
+    let next: { mediaType: string; digest: string; size: number }[] = [entryOf(leaf)];
+    for (let level = 0; level < 7; level++) {
+      const index = await pushIndex("api/chain", undefined, next);
+      next = Array.from({ length: 20 }, () => ({ mediaType: OCI_INDEX, digest: index.digest, size: index.size }));
+    }
+    await pushIndex("api/chain", "v1", next);
+    // 20^7 paths lead through 7 indexes: walking paths instead of indexes would not end.
+    const started = Date.now();
+    const missing = await resolve(q(`${HOST}/api/chain:v1`, { platform: "linux/s390x" }));
+    expect(missing.status).toBe(404);
+    expect((await apiError(missing)).code).toBe("PLATFORM_UNKNOWN");
+    const found = await resolved(q(`${HOST}/api/chain:v1`, { platform: "linux/arm64" }));
+    expect(found.manifest.digest).toBe(leaf.digest);
+    expect(found.manifest.via).toHaveLength(7);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it("caps the manifests one request reads, with a clear error", async () => {
+    // 120 distinct platform-less child indexes, none with a match: more than one request reads.
+    const empty = [];
+    for (let i = 0; i < 120; i++) {
+      const child = await pushIndex("api/wide", undefined, [], OCI_INDEX, { annotations: { n: String(i) } });
+      empty.push({ mediaType: OCI_INDEX, digest: child.digest, size: child.size });
+    }
+    await pushIndex("api/wide", "v1", empty);
+    const res = await resolve(q(`${HOST}/api/wide:v1`, { platform: "linux/s390x" }));
+    expect(res.status).toBe(422);
+    const error = await apiError(res);
+    expect(error.code).toBe("UNSUPPORTED");
+    expect(error.message).toContain("more than 100 manifests");
+    const inspected = await call("GET", `/api/v1/inspect?${q(`${HOST}/api/wide:v1`, { platform: "linux/s390x" })}`);
+    expect(inspected.status).toBe(422);
+  });
+
   it("reads Docker manifest lists", async () => {
     const amd64 = await pushPlatformImage("api/list", undefined, { os: "linux", architecture: "amd64" }, "l-amd64", { docker: true });
     const arm = await pushPlatformImage("api/list", undefined, { os: "linux", architecture: "arm", variant: "v6" }, "l-armv6", { docker: true });

@@ -147,6 +147,19 @@ describe("retention", () => {
     expect(removed.ok && removed.value.map((r) => r.digest)).toEqual([image.digest, sbom.digest, sbomSignature.digest]);
   });
 
+  it("untags at most maxDeletes tags per run and says the run was truncated", async () => {
+    const name = "retain/untag-budget";
+    const image = await pushImage(name, "build-0", ["untag budget layer"]);
+    const query = Array.from({ length: 6 }, (_, i) => `tag=build-${i + 1}`).join("&");
+    expect((await call("PUT", `/v2/${name}/manifests/${image.digest}?${query}`, { body: image.bytes, headers: { "Content-Type": "application/vnd.oci.image.manifest.v1+json" } })).status).toBe(201);
+    const repo = repositoryStub(env, name);
+    const policy = { repositories: name, keepTags: [{ pattern: "build-*", keep: 1 }] };
+    const outcome = await repo.applyRetention(name, policy, { dryRun: false, actor: "retention", maxDeletes: 2, cached: false });
+    expect(outcome.untagged).toHaveLength(2);
+    expect(outcome.truncated).toBe(true);
+    expect(await tags(name)).toHaveLength(5);
+  });
+
   it("evicts images of cached repositories not pulled for the configured time, never a platform of a kept index", async () => {
     const name = "retain/cached-like";
     const stale = await pushImage(name, "stale", ["evict stale layer"]);
@@ -194,7 +207,7 @@ describe("retention", () => {
         }),
       );
       const digest = await sha256(bytes);
-      const write = { digest, mediaType: "application/vnd.oci.image.manifest.v1+json", bytes, blobs: blobs.map((b) => b.digest), manifests: [] };
+      const write = { digest, mediaType: "application/vnd.oci.image.manifest.v1+json", bytes, blobs, manifests: [] };
       await repo.putCachedManifest(write, tag);
       for (const blob of blobs) await repo.linkBlob(blob.digest, blob.size, contentKeyOf(blob.digest));
       return { digest, blobs: blobs.map((b) => b.digest) };

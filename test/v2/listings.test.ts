@@ -99,6 +99,52 @@ describe("referrers", () => {
     expect(((await filtered.json()) as { manifests: unknown[] }).manifests).toHaveLength(1);
   });
 
+  it("pages with Link: rel=\"next\" by count and by size, keeping the artifactType filter", async () => {
+    const image = await pushImage("ref/paged", "v1", ["l"]);
+    const subject = { mediaType: OCI_MANIFEST, digest: image.digest, size: image.bytes.length };
+    const empty = await pushBlob("ref/paged", "{}");
+    const pushReferrer = async (i: number, note: string, artifactType = "application/vnd.example.sig") => {
+      const body = JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        artifactType,
+        config: { mediaType: "application/vnd.oci.empty.v1+json", ...empty },
+        layers: [],
+        subject,
+        annotations: { i: String(i), note },
+      });
+      const digest = await sha256(body);
+      expect((await call("PUT", `/v2/ref/paged/manifests/${digest}`, { body, headers: { "Content-Type": OCI_MANIFEST } })).status).toBe(201);
+      return digest;
+    };
+    // Three referrers with 1.5 MB of annotations each: more than one 4 MiB page holds.
+    const big: string[] = [];
+    for (let i = 0; i < 3; i++) big.push(await pushReferrer(i, "x".repeat(1_500_000)));
+    const small: string[] = [];
+    for (let i = 0; i < 5; i++) small.push(await pushReferrer(i, "small", "application/spdx+json"));
+
+    const follow = async (path: string) => {
+      const pages: string[][] = [];
+      for (let next: string | null = path; next !== null; ) {
+        const res = await call("GET", next);
+        expect(res.status).toBe(200);
+        pages.push(((await res.json()) as { manifests: { digest: string }[] }).manifests.map((m) => m.digest));
+        const link = res.headers.get("Link");
+        next = link === null ? null : /^<([^>]+)>; rel="next"$/.exec(link)![1]!;
+      }
+      return pages;
+    };
+    const everything = await follow(`/v2/ref/paged/referrers/${image.digest}`);
+    // 4 MiB holds two big ones, not three: the big ones end up on two pages.
+    expect(everything).toHaveLength(2);
+    for (const page of everything) expect(page.filter((d) => big.includes(d)).length).toBeLessThanOrEqual(2);
+    expect(everything.flat()).toEqual([...big, ...small].sort());
+
+    const sboms = await follow(`/v2/ref/paged/referrers/${image.digest}?artifactType=${encodeURIComponent("application/spdx+json")}&n=2`);
+    expect(sboms.map((page) => page.length)).toEqual([2, 2, 1]);
+    expect(sboms.flat()).toEqual([...small].sort());
+  });
+
   it("answers an empty index for an unknown subject and 400 for a bad digest", async () => {
     const res = await call("GET", `/v2/ref/none/referrers/sha256:${"e".repeat(64)}`);
     expect(res.status).toBe(200);

@@ -1,3 +1,4 @@
+import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { call, errorCode, pushBlob, pushImage, sha256 } from "../helpers";
 
@@ -121,6 +122,77 @@ describe("manifests", () => {
     const del = await call("DELETE", `/v2/man/multi/manifests/${arm.digest}`);
     expect(del.status).toBe(409);
     expect((await call("GET", `/v2/man/multi/manifests/${arm.digest}`)).status).toBe(200);
+  });
+
+  it("refuses a descriptor whose size is not the stored blob's or child manifest's, naming it", async () => {
+    const image = await pushImage("man/sizes", "v1", ["layer bytes"]);
+    const config = { mediaType: "application/vnd.oci.image.config.v1+json", ...image.config };
+    const layer = { mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", ...image.layers[0]! };
+    for (const [body, wrong] of [
+      [{ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [{ ...layer, size: layer.size + 1 }] }, layer],
+      [{ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { ...config, size: 1 }, layers: [layer] }, config],
+    ] as const) {
+      const res = await put("man/sizes", "bad", JSON.stringify(body));
+      expect(res.status).toBe(400);
+      const error = ((await res.json()) as { errors: { code: string; message: string }[] }).errors[0]!;
+      expect(error.code).toBe("MANIFEST_INVALID");
+      expect(error.message).toContain(wrong.digest);
+      expect(error.message).toContain(`is ${wrong.size} bytes`);
+    }
+    const index = { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: image.digest, size: image.bytes.length - 1, platform: { os: "linux", architecture: "amd64" } }] };
+    const res = await put("man/sizes", "bad", JSON.stringify(index), OCI_INDEX);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { errors: { message: string }[] }).errors[0]!.message).toContain(image.digest);
+    expect((await call("GET", "/v2/man/sizes/manifests/bad")).status).toBe(404);
+  });
+
+  it("refuses manifests Go clients would read differently (case variants, duplicate keys, BOM) and deep nesting", async () => {
+    const image = await pushImage("man/strict", "v1", ["strict layer"]);
+    const config = { mediaType: "application/vnd.oci.image.config.v1+json", ...image.config };
+    const other = await pushBlob("man/strict", "another config");
+    const plain = JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [] });
+    const bodies = [
+      // The JSON API would read `config`; docker and skopeo would pull `Config`.
+      JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, Config: { ...config, ...other }, layers: [] }),
+      plain.replace('"layers":[]', `"layers":[],"config":${JSON.stringify({ ...config, ...other })}`),
+      `\ufeff${plain}`,
+      plain.replace('"layers":[]', `"layers":[],"x":${"[".repeat(5000)}${"]".repeat(5000)}`),
+    ];
+    for (const body of bodies) {
+      const res = await put("man/strict", "bad", body);
+      expect(res.status).toBe(400);
+      expect(await errorCode(res)).toBe("MANIFEST_INVALID");
+    }
+    expect((await call("GET", "/v2/man/strict/manifests/bad")).status).toBe(404);
+    expect((await put("man/strict", "good", plain)).status).toBe(201);
+  });
+
+  it("sets at most 100 tags per PUT and keeps a repository within 100,000 tags", async () => {
+    const image = await pushImage("man/tag-limits", "v1", ["x"]);
+    const query = (count: number, prefix: string) => Array.from({ length: count }, (_, i) => `tag=${prefix}${i}`).join("&");
+    const tooMany = await call("PUT", `/v2/man/tag-limits/manifests/${image.digest}?${query(101, "t")}`, { body: image.bytes, headers: { "Content-Type": OCI_MANIFEST } });
+    expect(tooMany.status).toBe(400);
+    expect(await errorCode(tooMany)).toBe("TAG_INVALID");
+    expect((await call("PUT", `/v2/man/tag-limits/manifests/${image.digest}?${query(100, "t")}`, { body: image.bytes, headers: { "Content-Type": OCI_MANIFEST } })).status).toBe(201);
+
+    // Fill the repository to the limit directly: 100,000 pushes would take too long here.
+    const stub = env.REPOSITORY.get(env.REPOSITORY.idFromName("man/tag-limits"));
+    await runInDurableObject(stub, (_instance, state) => {
+      state.storage.sql.exec(
+        `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 99898)
+         INSERT INTO tags (tag, digest, updated_at) SELECT 'filler' || i, ?, 0 FROM n`,
+        image.digest,
+      );
+    });
+    // 101 + 99,899 = 100,000 tags: moving an existing tag still works, a new one does not.
+    expect((await put("man/tag-limits", "t5", image.bytes)).status).toBe(201);
+    const full = await put("man/tag-limits", "one-more", image.bytes);
+    expect(full.status).toBe(403);
+    const error = ((await full.json()) as { errors: { code: string; message: string }[] }).errors[0]!;
+    expect(error.code).toBe("DENIED");
+    expect(error.message).toContain("at most 100000");
+    expect((await call("DELETE", "/v2/man/tag-limits/manifests/t5")).status).toBe(202);
+    expect((await put("man/tag-limits", "one-more", image.bytes)).status).toBe(201);
   });
 
   it("deleting by tag untags; deleting by digest removes the manifest and all its tags", async () => {

@@ -1,5 +1,6 @@
 import { callerOf } from "../../auth/gate";
 import { catalogStub } from "../../registry/catalog-do";
+import { MAX_LIST_PAGE } from "../../registry/limits";
 import { parseDigest } from "../../oci/digest";
 import { MediaType } from "../../oci/media-types";
 import { jsonResponse, nextLink } from "../responses";
@@ -33,13 +34,23 @@ export async function catalog(request: RoutedRequest, env: Env, ctx?: ExecutionC
   return jsonResponse({ repositories: page.names.filter((name) => caller.lists(name)) }, 200, headers);
 }
 
-/** GET /v2/<name>/referrers/<digest>[?artifactType=] — always an index, never 404. */
+/**
+ * GET /v2/<name>/referrers/<digest>[?artifactType=&n=&last=] — always an index, never 404.
+ * Pages end at `n` entries (default and most MAX_LIST_PAGE) or REFERRERS_PAGE_BYTES of
+ * descriptors; as the spec asks, a `Link: <…>; rel="next"` header then names the next page.
+ */
 export async function referrers(request: RoutedRequest, env: Env, ctx?: ExecutionContext): Promise<Response> {
   const repository = repositoryOf(request, env, ctx);
   const digest = parseDigest(param(request, "digest")).digest;
-  const artifactType = new URL(request.url).searchParams.get("artifactType") ?? undefined;
-  const manifests = await repository.referrers(digest, artifactType);
+  const url = new URL(request.url);
+  const artifactType = url.searchParams.get("artifactType") ?? undefined;
+  const n = pageSize(url, MAX_LIST_PAGE) ?? MAX_LIST_PAGE;
+  const page = await repository.referrers(digest, artifactType, n, url.searchParams.get("last") ?? undefined);
   const headers: Record<string, string> = { "Content-Type": MediaType.OciIndex };
   if (artifactType !== undefined) headers["OCI-Filters-Applied"] = "artifactType";
-  return new Response(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests }), { status: 200, headers });
+  if (page.next !== undefined) {
+    const query = new URLSearchParams({ n: String(n), last: page.next, ...(artifactType !== undefined ? { artifactType } : {}) });
+    headers["Link"] = `<${repositoryPath(repository.name)}/referrers/${digest}?${query}>; rel="next"`;
+  }
+  return new Response(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: page.items }), { status: 200, headers });
 }

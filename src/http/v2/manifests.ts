@@ -1,7 +1,9 @@
 import { loadConfig } from "../../config";
 import { looksLikeDigest, parseDigest } from "../../oci/digest";
 import { assertTag } from "../../oci/names";
+import { MAX_TAGS_PER_PUT } from "../../registry/limits";
 import { ifNoneMatch } from "../conditional";
+import { OciError } from "../errors";
 import { bytesResponse, emptyResponse } from "../responses";
 import { param, readLimited } from "../request";
 import { repositoryOf, repositoryPath, type RoutedRequest } from "./context";
@@ -54,6 +56,9 @@ export async function putManifest(request: RoutedRequest, env: Env, ctx?: Execut
   const repository = repositoryOf(request, env, ctx);
   const reference = checkReference(param(request, "reference"));
   const tags = new URL(request.url).searchParams.getAll("tag");
+  if (tags.length > MAX_TAGS_PER_PUT) {
+    throw new OciError("TAG_INVALID", `${tags.length} tag parameters; one manifest PUT sets at most ${MAX_TAGS_PER_PUT} tags`, { tags: tags.length, limit: MAX_TAGS_PER_PUT });
+  }
   const bytes = await readLimited(request, loadConfig(env).maxManifestBytes);
   const result = await repository.putManifest(reference, bytes, request.headers.get("Content-Type"), tags);
   const headers: Record<string, string> = {
