@@ -9,6 +9,7 @@ import { el, failure } from "./dom.js";
 import { home } from "./home.js";
 import { image } from "./image.js";
 import { repository } from "./repository.js";
+import { mountSignIn } from "./sign-in.js";
 
 const view = document.getElementById("view");
 
@@ -42,4 +43,5 @@ async function route() {
 }
 
 addEventListener("hashchange", route);
+mountSignIn(document.getElementById("account"), route);
 route();

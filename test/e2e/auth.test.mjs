@@ -184,3 +184,41 @@ test("a GitHub Actions OIDC ID token as the password: the trusted repository pus
   const wrongAudience = await fetchBerth(`/token?service=${berth.host}&scope=repository:berth-test/app:pull`, { headers: { Authorization: basicAuth("github-actions", await idToken("https://elsewhere")) } });
   assert.equal(wrongAudience.status, 401);
 });
+
+test("the UI: anonymous callers see only what ANONYMOUS_PULL opens; signing in shows the user's repositories and their pages", { skip }, async () => {
+  const { chromium } = await import("playwright-core");
+  await skopeo(["copy", "--dest-tls-verify=false", "--dest-creds", `alice:${PASSWORD}`, `oci:${images.dir}:app`, ref("team/ui:v1")]);
+  await skopeo(["copy", "--dest-tls-verify=false", "--dest-creds", `root:${PASSWORD}`, `oci:${images.dir}:tool`, ref("private/ui:v1")]);
+  const browser = await chromium.launch({ executablePath: process.env.BERTH_CHROMIUM ?? "/usr/bin/chromium", args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
+  try {
+    const page = await browser.newPage({ ignoreHTTPSErrors: true });
+    await page.goto(`${berth.url}/`);
+    await page.getByRole("link", { name: "public/tool", exact: true }).waitFor();
+    assert.equal(await page.getByRole("link", { name: "team/ui", exact: true }).count(), 0, "anonymous: no private repository listed");
+
+    await page.locator("#account").getByRole("button", { name: "Sign in", expanded: false }).click();
+    await page.getByLabel("User").fill("alice");
+    await page.getByLabel("Password or token").fill(`${PASSWORD}-wrong`);
+    await page.locator("form.signin").getByRole("button", { name: "Sign in" }).click();
+    await page.locator("form.signin [role=status]").filter({ hasText: /./ }).waitFor();
+    await page.getByLabel("Password or token").fill(PASSWORD);
+    await page.locator("form.signin").getByRole("button", { name: "Sign in" }).click();
+    await page.getByText("Signed in as").waitFor();
+    await page.getByRole("link", { name: "team/ui", exact: true }).click();
+    await page.locator('tr[data-tag="v1"]').waitFor();
+    assert.equal(await page.locator('tr[data-tag="v1"] code.digest').textContent(), images.app.descriptor.digest);
+    const stored = await page.evaluate(() => sessionStorage.getItem("berth.session"));
+    assert.ok(!stored.includes(PASSWORD), "the password is not kept");
+
+    await page.goto(`${berth.url}/#/repo/private/ui`);
+    await page.getByRole("alert").waitFor();
+    assert.match(await page.getByRole("alert").textContent(), /denied|not|insufficient|access/i);
+
+    await page.goto(`${berth.url}/`);
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByRole("link", { name: "public/tool", exact: true }).waitFor();
+    assert.equal(await page.getByRole("link", { name: "team/ui", exact: true }).count(), 0);
+  } finally {
+    await browser.close();
+  }
+});
