@@ -74,8 +74,15 @@ export async function storeStream(
   heldPin?: string,
 ): Promise<StoredBlob> {
   const writer = await UploadWriter.open(env.BLOBS, session);
-  if (body) await writer.write(body);
-  return storeFinished(env, repository, digest, await writer.finish(), heldPin);
+  let finished: FinishedUpload;
+  try {
+    if (body) await writer.write(body);
+    finished = await writer.finish();
+  } catch (error) {
+    await writer.discard();
+    throw error;
+  }
+  return storeFinished(env, repository, digest, finished, heldPin);
 }
 
 /** Only sha512 uploads get here: the resumable hash covers sha256. Native hashing is fast. */

@@ -105,12 +105,14 @@ export class HostedRepository extends StoredRepository implements Repository {
   async appendUpload(id: string, body: ReadableStream<Uint8Array> | null, start: number | undefined): Promise<UploadStatus> {
     const session = unwrap(await this.state.beginAppend(id, start));
     let next: UploadSession;
+    let writer: UploadWriter | undefined;
     try {
-      const writer = await UploadWriter.open(this.env.BLOBS, session);
+      writer = await UploadWriter.open(this.env.BLOBS, session);
       if (body) await writer.write(body);
       next = await writer.suspend();
       await this.state.commitAppend(next);
     } catch (error) {
+      await writer?.discard();
       await this.state.abortAppend(id);
       throw error;
     }
@@ -118,9 +120,9 @@ export class HostedRepository extends StoredRepository implements Repository {
     return { id, offset: next.offset };
   }
 
-  async completeUpload(id: string, digest: string, body: ReadableStream<Uint8Array> | null, length: number | undefined): Promise<BlobInfo> {
+  async completeUpload(id: string, digest: string, body: ReadableStream<Uint8Array> | null, length: number | undefined, start: number | undefined): Promise<BlobInfo> {
     const wanted = parseDigest(digest);
-    const session = unwrap(await this.state.beginAppend(id, undefined));
+    const session = unwrap(await this.state.beginAppend(id, start));
     let stored: StoredBlob;
     try {
       stored = session.offset === 0 && body && length !== undefined && length <= MAX_SINGLE_PUT

@@ -22,6 +22,8 @@ export class UploadWriter {
   private multipart: R2MultipartUpload | undefined;
   private readonly parts: { partNumber: number; etag: string }[];
   private offset: number;
+  /** The tail object suspend() wrote, until the state naming it is committed. */
+  private parkedTail: string | undefined;
 
   private constructor(
     private readonly bucket: R2Bucket,
@@ -86,6 +88,7 @@ export class UploadWriter {
       // commit cannot make the committed state point at the wrong bytes.
       tailKey = `${uploadPrefix(this.session.id)}tail-${this.offset}`;
       await this.bucket.put(tailKey, this.buffer.subarray(0, this.filled));
+      this.parkedTail = tailKey;
     }
     return {
       id: this.session.id,
@@ -111,6 +114,17 @@ export class UploadWriter {
     }
     await this.multipart.complete(this.parts);
     return { kind: "assembled", key: this.multipart.key, size: this.offset, sha256 };
+  }
+
+  /**
+   * Undoes what this request wrote that no committed state will point at: a multipart upload it
+   * started and the tail it parked. (Parts it added to the session's own multipart upload are
+   * replaced by the next chunk's.)
+   */
+  async discard(): Promise<void> {
+    await this.inFlight?.catch(() => undefined);
+    if (this.multipart && !this.session.multipartId) await this.multipart.abort().catch(() => undefined);
+    if (this.parkedTail && this.parkedTail !== this.session.tailKey) await this.bucket.delete(this.parkedTail).catch(() => undefined);
   }
 
   private async flushPart(): Promise<void> {
