@@ -64,7 +64,10 @@ export async function storeFinished(env: Env, repository: string, digest: Parsed
   return { digest: digest.digest, size: finished.size, key: canonical };
 }
 
-/** Writes the rest of a body (any length) after what `session` holds, then verifies and registers it. */
+/**
+ * Writes the rest of a body (any length) after what `session` holds, then verifies and registers
+ * it. `beforeAssembly` may refuse (throw) once all bytes are in, before the parts become one object.
+ */
 export async function storeStream(
   env: Env,
   repository: string,
@@ -72,11 +75,13 @@ export async function storeStream(
   session: UploadSession,
   body: ReadableStream<Uint8Array> | null,
   heldPin?: string,
+  beforeAssembly?: () => Promise<void>,
 ): Promise<StoredBlob> {
   const writer = await UploadWriter.open(env.BLOBS, session);
   let finished: FinishedUpload;
   try {
     if (body) await writer.write(body);
+    await beforeAssembly?.();
     finished = await writer.finish();
   } catch (error) {
     await writer.discard();

@@ -103,17 +103,17 @@ export class HostedRepository extends StoredRepository implements Repository {
   }
 
   async appendUpload(id: string, body: ReadableStream<Uint8Array> | null, start: number | undefined): Promise<UploadStatus> {
-    const session = unwrap(await this.state.beginAppend(id, start));
+    const { session, lease } = unwrap(await this.state.beginAppend(id, start));
     let next: UploadSession;
     let writer: UploadWriter | undefined;
     try {
       writer = await UploadWriter.open(this.env.BLOBS, session);
       if (body) await writer.write(body);
       next = await writer.suspend();
-      await this.state.commitAppend(next);
+      unwrap(await this.state.commitAppend(next, lease));
     } catch (error) {
       await writer?.discard();
-      await this.state.abortAppend(id);
+      await this.state.abortAppend(id, lease);
       throw error;
     }
     if (session.tailKey && session.tailKey !== next.tailKey) await this.env.BLOBS.delete(session.tailKey);
@@ -122,16 +122,16 @@ export class HostedRepository extends StoredRepository implements Repository {
 
   async completeUpload(id: string, digest: string, body: ReadableStream<Uint8Array> | null, length: number | undefined, start: number | undefined): Promise<BlobInfo> {
     const wanted = parseDigest(digest);
-    const session = unwrap(await this.state.beginAppend(id, start));
+    const { session, lease } = unwrap(await this.state.beginAppend(id, start));
     let stored: StoredBlob;
     try {
       stored = session.offset === 0 && body && length !== undefined && length <= MAX_SINGLE_PUT
         ? await storeWhole(this.env, this.name, wanted, body, length)
-        : await storeStream(this.env, this.name, wanted, session, body);
+        : await storeStream(this.env, this.name, wanted, session, body, undefined, async () => unwrap(await this.state.holdsLease(id, lease)));
     } catch (error) {
       // A wrong digest ends the session (nothing of it stays visible); other failures leave it resumable.
       if (error instanceof OciError && error.code === "DIGEST_INVALID") await this.dropSession(id);
-      else await this.state.abortAppend(id);
+      else await this.state.abortAppend(id, lease);
       throw error;
     }
     await this.state.linkBlob(stored.digest, stored.size, stored.key);

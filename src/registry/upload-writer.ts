@@ -14,7 +14,8 @@ export type FinishedUpload =
 
 export class UploadWriter {
   private readonly hash: ResumableSha256;
-  private buffer = new Uint8Array(PART_SIZE);
+  /** Grows as bytes arrive (up to PART_SIZE): a small upload never holds a whole part buffer. */
+  private buffer = new Uint8Array(0);
   /** The buffer of the part being uploaded, reused for the part after next. */
   private spare: Uint8Array<ArrayBuffer> | undefined;
   private filled = 0;
@@ -22,6 +23,7 @@ export class UploadWriter {
   private multipart: R2MultipartUpload | undefined;
   private readonly parts: { partNumber: number; etag: string }[];
   private offset: number;
+  private readonly writerId = crypto.randomUUID().slice(0, 8);
   /** The tail object suspend() wrote, until the state naming it is committed. */
   private parkedTail: string | undefined;
 
@@ -47,6 +49,7 @@ export class UploadWriter {
       if (!tail) throw new Error(`upload ${session.id} tail object is missing`);
       const bytes = new Uint8Array(await tail.arrayBuffer());
       if (bytes.length !== size) throw new Error(`upload ${session.id} tail has ${bytes.length} bytes, expected ${size}`);
+      writer.makeRoom(size);
       writer.buffer.set(bytes);
       writer.filled = size;
     }
@@ -55,6 +58,11 @@ export class UploadWriter {
 
   get received(): number {
     return this.offset;
+  }
+
+  /** Bytes of memory held for the part being filled (grows with the data, at most PART_SIZE). */
+  get capacity(): number {
+    return this.buffer.length;
   }
 
   /** Reads a whole request body into the upload (workerd enforces a declared Content-Length). */
@@ -70,6 +78,7 @@ export class UploadWriter {
       let at = 0;
       while (at < value.length) {
         const take = Math.min(PART_SIZE - this.filled, value.length - at);
+        this.makeRoom(take);
         this.buffer.set(value.subarray(at, at + take), this.filled);
         this.filled += take;
         at += take;
@@ -84,9 +93,9 @@ export class UploadWriter {
     await this.inFlight;
     let tailKey: string | undefined;
     if (this.filled > 0) {
-      // The key carries the offset so a crash between this put and the state
-      // commit cannot make the committed state point at the wrong bytes.
-      tailKey = `${uploadPrefix(this.session.id)}tail-${this.offset}`;
+      // The key is this writer's own: neither a crash between this put and the state commit nor
+      // a writer whose lease expired can make the committed state point at other bytes.
+      tailKey = `${uploadPrefix(this.session.id)}tail-${this.offset}-${this.writerId}`;
       await this.bucket.put(tailKey, this.buffer.subarray(0, this.filled));
       this.parkedTail = tailKey;
     }
@@ -125,6 +134,14 @@ export class UploadWriter {
     await this.inFlight?.catch(() => undefined);
     if (this.multipart && !this.session.multipartId) await this.multipart.abort().catch(() => undefined);
     if (this.parkedTail && this.parkedTail !== this.session.tailKey) await this.bucket.delete(this.parkedTail).catch(() => undefined);
+  }
+
+  private makeRoom(bytes: number): void {
+    const needed = this.filled + bytes;
+    if (needed <= this.buffer.length) return;
+    const grown = new Uint8Array(Math.min(PART_SIZE, Math.max(needed, this.buffer.length * 2, 64 * 1024)));
+    grown.set(this.buffer.subarray(0, this.filled));
+    this.buffer = grown;
   }
 
   private async flushPart(): Promise<void> {
