@@ -107,7 +107,8 @@ export class HostedRepository extends StoredRepository implements Repository {
     let next: UploadSession;
     let writer: UploadWriter | undefined;
     try {
-      writer = await UploadWriter.open(this.env.BLOBS, session);
+      // A PATCH without Content-Range may be the whole upload (docker, podman, skopeo): hash it natively.
+      writer = await UploadWriter.open(this.env.BLOBS, session, start === undefined);
       if (body) await writer.write(body);
       next = await writer.suspend();
       unwrap(await this.state.commitAppend(next, lease));

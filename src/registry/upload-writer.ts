@@ -1,19 +1,19 @@
 // Streams upload chunks into R2 without holding a blob in memory: bytes are
 // cut into PART_SIZE multipart parts (at most two part buffers live at once),
 // and whatever does not fill a part is parked in a small tail object until the
-// next chunk. The SHA-256 state travels with the session so a later request
-// can verify the digest without re-reading the blob.
+// next chunk. The hash state travels with the session (upload-hash.ts) so a
+// later request can verify the digest, in most cases without re-reading the blob.
 
-import { ResumableSha256 } from "../oci/sha256-resumable";
+import { UploadHash } from "./upload-hash";
 import { PART_SIZE, tailSize, uploadPrefix, type UploadSession } from "./upload-session";
 
-/** The blob as it stands when an upload ends. */
+/** The blob as it stands when an upload ends; `sha256` is undefined when the blob must be re-read to know it. */
 export type FinishedUpload =
-  | { kind: "small"; bytes: Uint8Array; sha256: string }
-  | { kind: "assembled"; key: string; size: number; sha256: string };
+  | { kind: "small"; bytes: Uint8Array }
+  | { kind: "assembled"; key: string; size: number; sha256: string | undefined };
 
 export class UploadWriter {
-  private readonly hash: ResumableSha256;
+  private readonly hash: UploadHash;
   /** Grows as bytes arrive (up to PART_SIZE): a small upload never holds a whole part buffer. */
   private buffer = new Uint8Array(0);
   /** The buffer of the part being uploaded, reused for the part after next. */
@@ -30,15 +30,19 @@ export class UploadWriter {
   private constructor(
     private readonly bucket: R2Bucket,
     private readonly session: UploadSession,
+    preferNativeHash: boolean,
   ) {
-    this.hash = new ResumableSha256(session.sha256);
+    this.hash = new UploadHash(session, preferNativeHash);
     this.parts = [...session.parts];
     this.offset = session.offset;
   }
 
-  /** Opens a writer positioned at the end of the session's data. */
-  static async open(bucket: R2Bucket, session: UploadSession): Promise<UploadWriter> {
-    const writer = new UploadWriter(bucket, session);
+  /**
+   * Opens a writer positioned at the end of the session's data. `preferNativeHash`: this request
+   * may well carry the whole upload (no Content-Range; see upload-hash.ts).
+   */
+  static async open(bucket: R2Bucket, session: UploadSession, preferNativeHash: boolean): Promise<UploadWriter> {
+    const writer = new UploadWriter(bucket, session, preferNativeHash);
     if (session.multipartId && session.multipartKey) {
       writer.multipart = bucket.resumeMultipartUpload(session.multipartKey, session.multipartId);
     }
@@ -73,7 +77,7 @@ export class UploadWriter {
       const { done, value } = await reader.read();
       if (done) break;
       count += value.length;
-      this.hash.update(value);
+      await this.hash.update(value);
       this.offset += value.length;
       let at = 0;
       while (at < value.length) {
@@ -102,7 +106,7 @@ export class UploadWriter {
     return {
       id: this.session.id,
       offset: this.offset,
-      sha256: this.hash.save(),
+      ...(await this.hash.state()),
       multipartKey: this.multipart?.key,
       multipartId: this.multipart?.uploadId,
       parts: this.parts,
@@ -113,10 +117,11 @@ export class UploadWriter {
   /** Ends the upload: small blobs come back as bytes, larger ones as a completed R2 object. */
   async finish(): Promise<FinishedUpload> {
     await this.inFlight;
-    const sha256 = this.hash.digestHex();
     if (!this.multipart) {
-      return { kind: "small", bytes: this.buffer.subarray(0, this.filled), sha256 };
+      this.hash.abandon();
+      return { kind: "small", bytes: this.buffer.subarray(0, this.filled) };
     }
+    const sha256 = await this.hash.digest();
     if (this.filled > 0) {
       const part = await this.multipart.uploadPart(this.parts.length + 1, this.buffer.subarray(0, this.filled));
       this.parts.push({ partNumber: part.partNumber, etag: part.etag });
@@ -131,6 +136,7 @@ export class UploadWriter {
    * replaced by the next chunk's.)
    */
   async discard(): Promise<void> {
+    this.hash.abandon();
     await this.inFlight?.catch(() => undefined);
     if (this.multipart && !this.session.multipartId) await this.multipart.abort().catch(() => undefined);
     if (this.parkedTail && this.parkedTail !== this.session.tailKey) await this.bucket.delete(this.parkedTail).catch(() => undefined);

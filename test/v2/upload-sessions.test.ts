@@ -178,7 +178,7 @@ describe("upload correctness", () => {
   });
 
   it("holds memory for a part only as data arrives", async () => {
-    const writer = await UploadWriter.open(env.BLOBS, newUploadSession());
+    const writer = await UploadWriter.open(env.BLOBS, newUploadSession(), false);
     expect(writer.capacity).toBe(0);
     await writer.write(new Blob([randomBytes(1000, 9)]).stream());
     expect(writer.capacity).toBeLessThanOrEqual(64 * 1024);
@@ -186,4 +186,30 @@ describe("upload correctness", () => {
     expect(writer.capacity).toBe(PART_SIZE);
     await writer.discard();
   });
+});
+
+describe("upload hashing", () => {
+  // A PATCH without Content-Range is hashed natively (it is usually the whole upload); when more
+  // chunks follow after all, the assembled blob is re-read to verify the digest.
+  for (const [what, rightDigest] of [["verified by re-reading", true], ["refused on a wrong digest", false]] as const) {
+    it(`of an upload that outgrew its natively hashed first PATCH is ${what}`, async () => {
+      const name = `sessions/native-then-more-${rightDigest}`;
+      const data = randomBytes(PART_SIZE + 3000, 21);
+      const start = await call("POST", `/v2/${name}/blobs/uploads/`);
+      let location = start.headers.get("Location")!;
+      location = (await call("PATCH", location, { body: data.subarray(0, PART_SIZE + 1000) })).headers.get("Location")!;
+      location = (await call("PATCH", location, { body: data.subarray(PART_SIZE + 1000) })).headers.get("Location")!;
+      const digest = rightDigest ? await sha256(data) : await sha256("something else");
+      const done = await call("PUT", `${location}?digest=${digest}`);
+      if (!rightDigest) {
+        expect(done.status).toBe(400);
+        expect(await errorCode(done)).toBe("DIGEST_INVALID");
+        expect((await call("HEAD", `/v2/${name}/blobs/${await sha256(data)}`)).status).toBe(404);
+        return;
+      }
+      expect(done.status, await done.clone().text()).toBe(201);
+      const pulled = new Uint8Array(await (await call("GET", `/v2/${name}/blobs/${digest}`)).arrayBuffer());
+      expect(await sha256(pulled)).toBe(digest);
+    });
+  }
 });
