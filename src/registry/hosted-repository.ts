@@ -8,6 +8,7 @@ import { assertTag, isValidName } from "../oci/names";
 import { blobIndexStub } from "./blob-index-do";
 import { MAX_SINGLE_PUT, storeStream, storeWhole, type StoredBlob } from "./blob-writer";
 import { catalogStub } from "./catalog-do";
+import { readObject } from "./object-reader";
 import { repositoryStub } from "./repository-do";
 import { StoredRepository, manifestWrite } from "./stored-repository";
 import type { BlobContent, BlobInfo, ByteRange, ManifestContent, ManifestInfo, PutManifestResult, Repository, UploadStatus } from "./repository";
@@ -69,9 +70,9 @@ export class HostedRepository extends StoredRepository implements Repository {
     const link = await this.state.statBlob(digest);
     if (!link) throw new OciError("BLOB_UNKNOWN", `blob ${digest} is unknown to ${this.name}`);
     const wanted = range?.(link.size);
-    const object = await this.env.BLOBS.get(link.key, wanted ? { range: { offset: wanted.start, length: wanted.end - wanted.start + 1 } } : undefined);
-    if (!object) throw new OciError("BLOB_UNKNOWN", `blob ${digest} is missing from storage`);
-    return { digest, size: link.size, body: object.body, range: wanted };
+    const body = await readObject(this.env.BLOBS, link.key, link.size, wanted);
+    if (!body) throw new OciError("BLOB_UNKNOWN", `blob ${digest} is missing from storage`);
+    return { digest, size: link.size, body, range: wanted };
   }
 
   async deleteBlob(digest: string): Promise<void> {

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { call, errorCode, randomBytes, sha256 } from "../helpers";
 import { PART_SIZE, newUploadSession } from "../../src/registry/upload-session";
 import { UploadWriter } from "../../src/registry/upload-writer";
+import { READ_SLICE_BYTES } from "../../src/registry/object-reader";
 
 describe("upload sessions", () => {
   it("survive a Durable Object restart between chunks (hash state and parts are persisted)", async () => {
@@ -212,4 +213,24 @@ describe("upload hashing", () => {
       expect(await sha256(pulled)).toBe(digest);
     });
   }
+});
+
+describe("reading large blobs in slices", () => {
+  it("gives back a blob larger than a read slice exactly, whole and in ranges across slice boundaries", async () => {
+    const name = "sessions/sliced";
+    const data = randomBytes(READ_SLICE_BYTES + PART_SIZE + 12345, 31);
+    const start = await call("POST", `/v2/${name}/blobs/uploads/`);
+    const patched = await call("PATCH", start.headers.get("Location")!, { body: data });
+    const digest = await sha256(data);
+    expect((await call("PUT", `${patched.headers.get("Location")}?digest=${digest}`)).status).toBe(201);
+    const whole = await call("GET", `/v2/${name}/blobs/${digest}`);
+    expect(whole.headers.get("Content-Length")).toBe(String(data.length));
+    expect(await sha256(new Uint8Array(await whole.arrayBuffer()))).toBe(digest);
+    for (const [from, to] of <[number, number][]>[[1, data.length - 2], [READ_SLICE_BYTES - 10, READ_SLICE_BYTES + 10], [READ_SLICE_BYTES, data.length - 1], [0, READ_SLICE_BYTES + 1]]) {
+      const part = await call("GET", `/v2/${name}/blobs/${digest}`, { headers: { Range: `bytes=${from}-${to}` } });
+      expect(part.status).toBe(206);
+      expect(part.headers.get("Content-Length")).toBe(String(to - from + 1));
+      expect(await sha256(new Uint8Array(await part.arrayBuffer()))).toBe(await sha256(data.subarray(from, to + 1)));
+    }
+  });
 });
