@@ -137,8 +137,8 @@ export class GuardedBody {
 
 /**
  * Runs `use` with the request's body kept to `rules` (null when there is none). A declared
- * length above the limit is refused before anything runs; when the body itself failed, that
- * failure is the answer, whatever error it caused further down.
+ * length above the limit is refused before anything runs; a body of unknown length is guarded,
+ * and when it failed, that failure is the answer, whatever error it caused further down.
  */
 export async function withGuardedBody<T>(
   request: Request,
@@ -147,6 +147,11 @@ export async function withGuardedBody<T>(
   use: (body: ReadableStream<Uint8Array> | null) => Promise<T>,
 ): Promise<T> {
   refuseDeclaredLength(request, rules.maxBytes, rules.tooLarge);
+  // A declared length within the limit is kept by workerd itself, and a native body piped
+  // natively into R2 (a one-PUT push) runs at twice the speed it has through a JavaScript stream
+  // (bench/push.mjs: 76 vs 42 MB/s): such a body is not watched for idling (the upload's lease
+  // still expires).
+  if (request.headers.get("Content-Length") !== null) return use(request.body);
   const guarded = request.body ? new GuardedBody(request.body, rules) : undefined;
   try {
     return await use(guarded?.stream ?? null);
