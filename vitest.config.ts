@@ -14,6 +14,8 @@ export default defineConfig({
           // test/auth calls the Worker with AUTH_MODE=required in its own env.
           AUTH_MODE: "open",
           BLOB_GRACE_SECONDS: "3",
+          // test/v2/upload-sessions.test.ts waits for a stalled body to time out.
+          BODY_IDLE_TIMEOUT_SECONDS: "2",
           RETENTION_POLICIES: JSON.stringify([
             { repositories: "retain/keep/**", keepTags: [{ pattern: "build-*", keep: 2 }], deleteUntaggedAfter: "0s" },
             { repositories: "retain/**", deleteUntaggedAfter: 0 },

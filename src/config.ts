@@ -25,6 +25,8 @@ const SETTINGS = {
   MAX_MANIFEST_BYTES: wholeNumber(4 * 1024 * 1024, 4 * 1024 * 1024),
   /** Largest request body the deployment accepts (plan limit); advertised as OCI-Chunk-Max-Length. */
   MAX_CHUNK_BYTES: wholeNumber(100 * 1000 * 1000, 1),
+  /** A request body that sends nothing for this long fails (408) and frees its upload. */
+  BODY_IDLE_TIMEOUT_SECONDS: wholeNumber(60, 1),
   /** Retention policies (JSON array); see src/registry/retention-policy.ts and docs/lifecycle.md. */
   RETENTION_POLICIES: RetentionPoliciesSchema,
   /** What deleting a manifest does to the manifests whose subject it is (signatures, SBOMs). */
@@ -38,6 +40,7 @@ export interface Config {
   uploadExpirySeconds: number;
   maxManifestBytes: number;
   maxChunkBytes: number;
+  bodyIdleTimeoutSeconds: number;
   retentionPolicies: RetentionPolicy[];
   referrersOnSubjectDelete: "keep" | "delete";
   mirrorMode: boolean;
@@ -76,6 +79,7 @@ export function validateConfig(env: Record<string, unknown>): { config: Config }
       uploadExpirySeconds: valid.UPLOAD_EXPIRY_SECONDS,
       maxManifestBytes: valid.MAX_MANIFEST_BYTES,
       maxChunkBytes: valid.MAX_CHUNK_BYTES,
+      bodyIdleTimeoutSeconds: valid.BODY_IDLE_TIMEOUT_SECONDS,
       retentionPolicies: toPolicies(valid.RETENTION_POLICIES),
       referrersOnSubjectDelete: valid.REFERRERS_ON_SUBJECT_DELETE,
       mirrorMode: valid.MIRROR_MODE === "true",

@@ -1,5 +1,6 @@
 import { readAll } from "../streams/read-all";
 import { OciError } from "./errors";
+import { withGuardedBody, type WaitUntil } from "./request-body";
 
 /** The declared body length, or undefined for chunked transfer encoding. */
 export function contentLength(request: Request): number | undefined {
@@ -9,12 +10,13 @@ export function contentLength(request: Request): number | undefined {
   return Number(header);
 }
 
-/** Reads a small body (manifests) into memory, refusing more than `limit` bytes with 413. */
-export async function readLimited(request: Request, limit: number): Promise<Uint8Array> {
-  const declared = contentLength(request);
-  if (declared !== undefined && declared > limit) throw tooLarge(limit);
-  if (!request.body) return new Uint8Array(0);
-  return readAll(request.body, limit, () => tooLarge(limit));
+/**
+ * Reads a small body (manifests) into memory, refusing more than `limit` bytes with 413 — a
+ * declared length at once, before reading — and a body idle for `idleMs`.
+ */
+export async function readLimited(request: Request, limit: number, idleMs: number, waitUntil: WaitUntil | undefined): Promise<Uint8Array> {
+  const rules = { maxBytes: limit, idleMs, tooLarge: () => tooLarge(limit), code: "MANIFEST_INVALID" } as const;
+  return withGuardedBody(request, rules, waitUntil, async (body) => (body ? readAll(body, limit, rules.tooLarge) : new Uint8Array(0)));
 }
 
 /** Query parameter `n` for paginated lists: absent → undefined; invalid → 400. */
@@ -36,5 +38,5 @@ export function param(request: Request & { params?: Record<string, string> }, na
 }
 
 function tooLarge(limit: number): OciError {
-  return new OciError("SIZE_INVALID", `manifest exceeds the ${limit}-byte limit`, { limit }, 413);
+  return new OciError("SIZE_INVALID", `manifest exceeds the ${limit}-byte limit (MAX_MANIFEST_BYTES)`, { limit }, 413);
 }

@@ -16,6 +16,7 @@ import { admit, withCachePolicy, type RouteAccess } from "../auth/gate";
 import { getToken, postToken } from "../auth/token-endpoint";
 import { createRobotToken, listRobotTokens, revokeRobotToken } from "../api/robot-tokens";
 import { OciError } from "./errors";
+import { chunkTooLarge, drainUnread, refuseDeclaredLength, waitUntilOf } from "./request-body";
 import { deleteBlob, getBlob } from "./v2/blobs";
 import { catalog, listTags, referrers } from "./v2/listings";
 import { deleteManifest, getManifest, putManifest } from "./v2/manifests";
@@ -56,7 +57,7 @@ function withCommonHeaders(response: Response): Response {
 }
 
 const router = Router({
-  before: [(_request: Request, env: Env) => void loadConfig(env)],
+  before: [(request: Request, env: Env) => refuseDeclaredLength(request, loadConfig(env).maxChunkBytes, () => chunkTooLarge(loadConfig(env).maxChunkBytes))],
   catch: renderError,
   finally: [withCommonHeaders],
 });
@@ -133,5 +134,11 @@ export async function handle(request: Request, env: Env, ctx: ExecutionContext):
     await response.body?.cancel();
     return new Response(null, response);
   }
-  return router.fetch(request, env, ctx);
+  try {
+    return await router.fetch(request, env, ctx);
+  } finally {
+    // A body the answer did not need is read away in the background: the client gets its answer
+    // now (wrangler dev's middleware would otherwise read it all before answering).
+    drainUnread(request, waitUntilOf(ctx));
+  }
 }

@@ -51,10 +51,11 @@ export async function storeWhole(
 /** Verifies and registers an upload that ended; deletes what it wrote on mismatch. */
 export async function storeFinished(env: Env, repository: string, digest: ParsedDigest, finished: FinishedUpload, heldPin?: string): Promise<StoredBlob> {
   if (finished.kind === "small") {
+    // Small enough to hash here whatever the algorithm (storeWhole's put checks it again).
     if ((await digestBytes(finished.bytes, digest.algorithm)) !== digest.digest) throw digestMismatch(digest.digest);
     return storeWhole(env, repository, digest, finished.bytes, finished.bytes.length, heldPin);
   }
-  const actual = digest.algorithm === "sha256" ? finished.sha256 : await hashObject(env.BLOBS, finished.key, digest);
+  const actual = digest.algorithm === "sha256" && finished.sha256 !== undefined ? finished.sha256 : await hashObject(env.BLOBS, finished.key, digest);
   if (actual !== digest.hex) {
     await env.BLOBS.delete(finished.key);
     throw digestMismatch(digest.digest);
@@ -64,7 +65,10 @@ export async function storeFinished(env: Env, repository: string, digest: Parsed
   return { digest: digest.digest, size: finished.size, key: canonical };
 }
 
-/** Writes the rest of a body (any length) after what `session` holds, then verifies and registers it. */
+/**
+ * Writes the rest of a body (any length) after what `session` holds, then verifies and registers
+ * it. `beforeAssembly` may refuse (throw) once all bytes are in, before the parts become one object.
+ */
 export async function storeStream(
   env: Env,
   repository: string,
@@ -72,13 +76,23 @@ export async function storeStream(
   session: UploadSession,
   body: ReadableStream<Uint8Array> | null,
   heldPin?: string,
+  beforeAssembly?: () => Promise<void>,
 ): Promise<StoredBlob> {
-  const writer = await UploadWriter.open(env.BLOBS, session);
-  if (body) await writer.write(body);
-  return storeFinished(env, repository, digest, await writer.finish(), heldPin);
+  // The request that ends the upload: native hashing serves it when it carries the whole blob.
+  const writer = await UploadWriter.open(env.BLOBS, session, true);
+  let finished: FinishedUpload;
+  try {
+    if (body) await writer.write(body);
+    await beforeAssembly?.();
+    finished = await writer.finish();
+  } catch (error) {
+    await writer.discard();
+    throw error;
+  }
+  return storeFinished(env, repository, digest, finished, heldPin);
 }
 
-/** Only sha512 uploads get here: the resumable hash covers sha256. Native hashing is fast. */
+/** sha512 uploads, and uploads whose bytes were not all hashed as they came (upload-hash.ts). Native hashing is fast. */
 async function hashObject(bucket: R2Bucket, key: string, digest: ParsedDigest): Promise<string> {
   const object = await bucket.get(key);
   if (!object) throw new Error(`assembled upload ${key} vanished`);

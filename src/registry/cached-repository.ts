@@ -12,6 +12,7 @@
 // - A cold blob streams to the client and into R2 from one upstream fetch;
 //   concurrent requests for it wait for that fetch (BlobIndexDO fill lease).
 
+import { readObject } from "./object-reader";
 import { OciError, unwrap } from "../http/errors";
 import { looksLikeDigest, parseDigest, type ParsedDigest } from "../oci/digest";
 import { parseManifest } from "../oci/manifest";
@@ -228,9 +229,9 @@ export class CachedRepository extends StoredRepository implements Repository {
   }
 
   private async readStored(digest: string, key: string, size: number, range: ByteRange | undefined): Promise<BlobContent> {
-    const object = await this.env.BLOBS.get(key, range ? { range: { offset: range.start, length: range.end - range.start + 1 } } : undefined);
-    if (!object) throw new OciError("BLOB_UNKNOWN", `blob ${digest} is missing from storage`);
-    return { digest, size, body: object.body, range };
+    const body = await readObject(this.env.BLOBS, key, size, range);
+    if (!body) throw new OciError("BLOB_UNKNOWN", `blob ${digest} is missing from storage`);
+    return { digest, size, body, range };
   }
 
   /**

@@ -8,6 +8,7 @@ import { assertTag, isValidName } from "../oci/names";
 import { blobIndexStub } from "./blob-index-do";
 import { MAX_SINGLE_PUT, storeStream, storeWhole, type StoredBlob } from "./blob-writer";
 import { catalogStub } from "./catalog-do";
+import { readObject } from "./object-reader";
 import { repositoryStub } from "./repository-do";
 import { StoredRepository, manifestWrite } from "./stored-repository";
 import type { BlobContent, BlobInfo, ByteRange, ManifestContent, ManifestInfo, PutManifestResult, Repository, UploadStatus } from "./repository";
@@ -69,9 +70,9 @@ export class HostedRepository extends StoredRepository implements Repository {
     const link = await this.state.statBlob(digest);
     if (!link) throw new OciError("BLOB_UNKNOWN", `blob ${digest} is unknown to ${this.name}`);
     const wanted = range?.(link.size);
-    const object = await this.env.BLOBS.get(link.key, wanted ? { range: { offset: wanted.start, length: wanted.end - wanted.start + 1 } } : undefined);
-    if (!object) throw new OciError("BLOB_UNKNOWN", `blob ${digest} is missing from storage`);
-    return { digest, size: link.size, body: object.body, range: wanted };
+    const body = await readObject(this.env.BLOBS, link.key, link.size, wanted);
+    if (!body) throw new OciError("BLOB_UNKNOWN", `blob ${digest} is missing from storage`);
+    return { digest, size: link.size, body, range: wanted };
   }
 
   async deleteBlob(digest: string): Promise<void> {
@@ -103,33 +104,36 @@ export class HostedRepository extends StoredRepository implements Repository {
   }
 
   async appendUpload(id: string, body: ReadableStream<Uint8Array> | null, start: number | undefined): Promise<UploadStatus> {
-    const session = unwrap(await this.state.beginAppend(id, start));
+    const { session, lease } = unwrap(await this.state.beginAppend(id, start));
     let next: UploadSession;
+    let writer: UploadWriter | undefined;
     try {
-      const writer = await UploadWriter.open(this.env.BLOBS, session);
+      // A PATCH without Content-Range may be the whole upload (docker, podman, skopeo): hash it natively.
+      writer = await UploadWriter.open(this.env.BLOBS, session, start === undefined);
       if (body) await writer.write(body);
       next = await writer.suspend();
-      await this.state.commitAppend(next);
+      unwrap(await this.state.commitAppend(next, lease));
     } catch (error) {
-      await this.state.abortAppend(id);
+      await writer?.discard();
+      await this.state.abortAppend(id, lease);
       throw error;
     }
     if (session.tailKey && session.tailKey !== next.tailKey) await this.env.BLOBS.delete(session.tailKey);
     return { id, offset: next.offset };
   }
 
-  async completeUpload(id: string, digest: string, body: ReadableStream<Uint8Array> | null, length: number | undefined): Promise<BlobInfo> {
+  async completeUpload(id: string, digest: string, body: ReadableStream<Uint8Array> | null, length: number | undefined, start: number | undefined): Promise<BlobInfo> {
     const wanted = parseDigest(digest);
-    const session = unwrap(await this.state.beginAppend(id, undefined));
+    const { session, lease } = unwrap(await this.state.beginAppend(id, start));
     let stored: StoredBlob;
     try {
       stored = session.offset === 0 && body && length !== undefined && length <= MAX_SINGLE_PUT
         ? await storeWhole(this.env, this.name, wanted, body, length)
-        : await storeStream(this.env, this.name, wanted, session, body);
+        : await storeStream(this.env, this.name, wanted, session, body, undefined, async () => unwrap(await this.state.holdsLease(id, lease)));
     } catch (error) {
       // A wrong digest ends the session (nothing of it stays visible); other failures leave it resumable.
       if (error instanceof OciError && error.code === "DIGEST_INVALID") await this.dropSession(id);
-      else await this.state.abortAppend(id);
+      else await this.state.abortAppend(id, lease);
       throw error;
     }
     await this.state.linkBlob(stored.digest, stored.size, stored.key);

@@ -254,8 +254,12 @@ export class RepositoryDO extends DurableObject<Env> {
     return row ? ok(JSON.parse(row.state) as UploadSession) : fail("BLOB_UPLOAD_UNKNOWN", `upload ${id} is unknown`);
   }
 
-  /** Claims a session for one request; `start` must equal the bytes received so far. */
-  async beginAppend(id: string, start: number | undefined): Promise<Result<UploadSession>> {
+  /**
+   * Claims a session for one request; `start` must equal the bytes received so far. The lease
+   * (its expiry time, unique per claim) is the token the request commits with: once it expired
+   * and another request claimed the session, the first one's commit is refused.
+   */
+  async beginAppend(id: string, start: number | undefined): Promise<Result<{ session: UploadSession; lease: number }>> {
     const row = this.uploadRow(id);
     if (!row) return fail("BLOB_UPLOAD_UNKNOWN", `upload ${id} is unknown`);
     const session = JSON.parse(row.state) as UploadSession;
@@ -266,16 +270,31 @@ export class RepositoryDO extends DurableObject<Env> {
     if (start !== undefined && start !== session.offset) {
       return fail("BLOB_UPLOAD_INVALID", `chunk starts at ${start} but ${session.offset} bytes were received`, { offset: session.offset }, 416);
     }
-    this.sql.exec("UPDATE uploads SET busy_until = ? WHERE id = ?", now + APPEND_LEASE_MS, id);
-    return ok(session);
+    // Strictly increasing, so no two claims share a lease even within one millisecond.
+    const lease = Math.max(now + APPEND_LEASE_MS, row.busy_until + 1);
+    this.sql.exec("UPDATE uploads SET busy_until = ? WHERE id = ?", lease, id);
+    return ok({ session, lease });
   }
 
-  async commitAppend(session: UploadSession): Promise<void> {
-    this.sql.exec("UPDATE uploads SET state = ?, busy_until = 0, updated_at = ? WHERE id = ?", JSON.stringify(session), Date.now(), session.id);
+  /** Stores the state an append reached — only while `lease` is still the session's claim. */
+  async commitAppend(session: UploadSession, lease: number): Promise<Result<void>> {
+    const cursor = this.sql.exec("UPDATE uploads SET state = ?, busy_until = 0, updated_at = ? WHERE id = ? AND busy_until = ?", JSON.stringify(session), Date.now(), session.id, lease);
+    return cursor.rowsWritten > 0 ? ok(undefined) : this.leaseLost(session.id);
   }
 
-  async abortAppend(id: string): Promise<void> {
-    this.sql.exec("UPDATE uploads SET busy_until = 0 WHERE id = ?", id);
+  /** Whether `lease` is still the session's claim (checked before an upload is assembled). */
+  async holdsLease(id: string, lease: number): Promise<Result<void>> {
+    return this.uploadRow(id)?.busy_until === lease ? ok(undefined) : this.leaseLost(id);
+  }
+
+  async abortAppend(id: string, lease: number): Promise<void> {
+    this.sql.exec("UPDATE uploads SET busy_until = 0 WHERE id = ? AND busy_until = ?", id, lease);
+  }
+
+  private leaseLost(id: string): Result<never> {
+    const session = this.uploadRow(id);
+    const offset = session ? (JSON.parse(session.state) as UploadSession).offset : undefined;
+    return fail("BLOB_UPLOAD_INVALID", `upload ${id} was taken over by another request while this one was sending; nothing of this request was kept`, { offset }, 409);
   }
 
   /** Forgets a session (finished or cancelled); returns it so the caller can clean R2. */

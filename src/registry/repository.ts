@@ -101,8 +101,8 @@ export interface Repository {
   uploadStatus(id: string): Promise<UploadStatus>;
   /** Appends a chunk. `start` is the Content-Range start when given. */
   appendUpload(id: string, body: ReadableStream<Uint8Array> | null, start: number | undefined): Promise<UploadStatus>;
-  /** Appends an optional last chunk, verifies the digest and makes the blob visible. */
-  completeUpload(id: string, digest: string, body: ReadableStream<Uint8Array> | null, length: number | undefined): Promise<BlobInfo>;
+  /** Appends an optional last chunk (`start`: its Content-Range start), verifies the digest and makes the blob visible. */
+  completeUpload(id: string, digest: string, body: ReadableStream<Uint8Array> | null, length: number | undefined, start: number | undefined): Promise<BlobInfo>;
   cancelUpload(id: string): Promise<void>;
   /** Single-request upload of a whole blob (POST ?digest=). */
   putBlob(digest: string, body: ReadableStream<Uint8Array> | null, length: number | undefined): Promise<BlobInfo>;

@@ -9,7 +9,10 @@ import { ResumableSha256, type Sha256State } from "../oci/sha256-resumable";
 export interface UploadSession {
   id: string;
   offset: number;
-  sha256: Sha256State;
+  /** Resumable SHA-256 of bytes [0, offset); absent when they were not hashed resumably (see upload-hash.ts). */
+  sha256?: Sha256State;
+  /** SHA-256 (hex) of bytes [0, offset) when one request sent them all and hashed them natively. */
+  wholeSha256?: string;
   multipartKey?: string;
   multipartId?: string;
   parts: { partNumber: number; etag: string }[];

@@ -1,20 +1,21 @@
 // Streams upload chunks into R2 without holding a blob in memory: bytes are
 // cut into PART_SIZE multipart parts (at most two part buffers live at once),
 // and whatever does not fill a part is parked in a small tail object until the
-// next chunk. The SHA-256 state travels with the session so a later request
-// can verify the digest without re-reading the blob.
+// next chunk. The hash state travels with the session (upload-hash.ts) so a
+// later request can verify the digest, in most cases without re-reading the blob.
 
-import { ResumableSha256 } from "../oci/sha256-resumable";
+import { UploadHash } from "./upload-hash";
 import { PART_SIZE, tailSize, uploadPrefix, type UploadSession } from "./upload-session";
 
-/** The blob as it stands when an upload ends. */
+/** The blob as it stands when an upload ends; `sha256` is undefined when the blob must be re-read to know it. */
 export type FinishedUpload =
-  | { kind: "small"; bytes: Uint8Array; sha256: string }
-  | { kind: "assembled"; key: string; size: number; sha256: string };
+  | { kind: "small"; bytes: Uint8Array }
+  | { kind: "assembled"; key: string; size: number; sha256: string | undefined };
 
 export class UploadWriter {
-  private readonly hash: ResumableSha256;
-  private buffer = new Uint8Array(PART_SIZE);
+  private readonly hash: UploadHash;
+  /** Grows as bytes arrive (up to PART_SIZE): a small upload never holds a whole part buffer. */
+  private buffer = new Uint8Array(0);
   /** The buffer of the part being uploaded, reused for the part after next. */
   private spare: Uint8Array<ArrayBuffer> | undefined;
   private filled = 0;
@@ -22,19 +23,26 @@ export class UploadWriter {
   private multipart: R2MultipartUpload | undefined;
   private readonly parts: { partNumber: number; etag: string }[];
   private offset: number;
+  private readonly writerId = crypto.randomUUID().slice(0, 8);
+  /** The tail object suspend() wrote, until the state naming it is committed. */
+  private parkedTail: string | undefined;
 
   private constructor(
     private readonly bucket: R2Bucket,
     private readonly session: UploadSession,
+    preferNativeHash: boolean,
   ) {
-    this.hash = new ResumableSha256(session.sha256);
+    this.hash = new UploadHash(session, preferNativeHash);
     this.parts = [...session.parts];
     this.offset = session.offset;
   }
 
-  /** Opens a writer positioned at the end of the session's data. */
-  static async open(bucket: R2Bucket, session: UploadSession): Promise<UploadWriter> {
-    const writer = new UploadWriter(bucket, session);
+  /**
+   * Opens a writer positioned at the end of the session's data. `preferNativeHash`: this request
+   * may well carry the whole upload (no Content-Range; see upload-hash.ts).
+   */
+  static async open(bucket: R2Bucket, session: UploadSession, preferNativeHash: boolean): Promise<UploadWriter> {
+    const writer = new UploadWriter(bucket, session, preferNativeHash);
     if (session.multipartId && session.multipartKey) {
       writer.multipart = bucket.resumeMultipartUpload(session.multipartKey, session.multipartId);
     }
@@ -45,6 +53,7 @@ export class UploadWriter {
       if (!tail) throw new Error(`upload ${session.id} tail object is missing`);
       const bytes = new Uint8Array(await tail.arrayBuffer());
       if (bytes.length !== size) throw new Error(`upload ${session.id} tail has ${bytes.length} bytes, expected ${size}`);
+      writer.makeRoom(size);
       writer.buffer.set(bytes);
       writer.filled = size;
     }
@@ -55,6 +64,11 @@ export class UploadWriter {
     return this.offset;
   }
 
+  /** Bytes of memory held for the part being filled (grows with the data, at most PART_SIZE). */
+  get capacity(): number {
+    return this.buffer.length;
+  }
+
   /** Reads a whole request body into the upload (workerd enforces a declared Content-Length). */
   async write(body: ReadableStream<Uint8Array>): Promise<number> {
     const reader = body.getReader();
@@ -63,11 +77,12 @@ export class UploadWriter {
       const { done, value } = await reader.read();
       if (done) break;
       count += value.length;
-      this.hash.update(value);
+      await this.hash.update(value);
       this.offset += value.length;
       let at = 0;
       while (at < value.length) {
         const take = Math.min(PART_SIZE - this.filled, value.length - at);
+        this.makeRoom(take);
         this.buffer.set(value.subarray(at, at + take), this.filled);
         this.filled += take;
         at += take;
@@ -82,15 +97,16 @@ export class UploadWriter {
     await this.inFlight;
     let tailKey: string | undefined;
     if (this.filled > 0) {
-      // The key carries the offset so a crash between this put and the state
-      // commit cannot make the committed state point at the wrong bytes.
-      tailKey = `${uploadPrefix(this.session.id)}tail-${this.offset}`;
+      // The key is this writer's own: neither a crash between this put and the state commit nor
+      // a writer whose lease expired can make the committed state point at other bytes.
+      tailKey = `${uploadPrefix(this.session.id)}tail-${this.offset}-${this.writerId}`;
       await this.bucket.put(tailKey, this.buffer.subarray(0, this.filled));
+      this.parkedTail = tailKey;
     }
     return {
       id: this.session.id,
       offset: this.offset,
-      sha256: this.hash.save(),
+      ...(await this.hash.state()),
       multipartKey: this.multipart?.key,
       multipartId: this.multipart?.uploadId,
       parts: this.parts,
@@ -101,16 +117,37 @@ export class UploadWriter {
   /** Ends the upload: small blobs come back as bytes, larger ones as a completed R2 object. */
   async finish(): Promise<FinishedUpload> {
     await this.inFlight;
-    const sha256 = this.hash.digestHex();
     if (!this.multipart) {
-      return { kind: "small", bytes: this.buffer.subarray(0, this.filled), sha256 };
+      this.hash.abandon();
+      return { kind: "small", bytes: this.buffer.subarray(0, this.filled) };
     }
+    const sha256 = await this.hash.digest();
     if (this.filled > 0) {
       const part = await this.multipart.uploadPart(this.parts.length + 1, this.buffer.subarray(0, this.filled));
       this.parts.push({ partNumber: part.partNumber, etag: part.etag });
     }
     await this.multipart.complete(this.parts);
     return { kind: "assembled", key: this.multipart.key, size: this.offset, sha256 };
+  }
+
+  /**
+   * Undoes what this request wrote that no committed state will point at: a multipart upload it
+   * started and the tail it parked. (Parts it added to the session's own multipart upload are
+   * replaced by the next chunk's.)
+   */
+  async discard(): Promise<void> {
+    this.hash.abandon();
+    await this.inFlight?.catch(() => undefined);
+    if (this.multipart && !this.session.multipartId) await this.multipart.abort().catch(() => undefined);
+    if (this.parkedTail && this.parkedTail !== this.session.tailKey) await this.bucket.delete(this.parkedTail).catch(() => undefined);
+  }
+
+  private makeRoom(bytes: number): void {
+    const needed = this.filled + bytes;
+    if (needed <= this.buffer.length) return;
+    const grown = new Uint8Array(Math.min(PART_SIZE, Math.max(needed, this.buffer.length * 2, 64 * 1024)));
+    grown.set(this.buffer.subarray(0, this.filled));
+    this.buffer = grown;
   }
 
   private async flushPart(): Promise<void> {

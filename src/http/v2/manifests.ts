@@ -6,6 +6,7 @@ import { ifNoneMatch } from "../conditional";
 import { OciError } from "../errors";
 import { bytesResponse, emptyResponse } from "../responses";
 import { param, readLimited } from "../request";
+import { waitUntilOf } from "../request-body";
 import { repositoryOf, repositoryPath, type RoutedRequest } from "./context";
 import type { ManifestInfo } from "../../registry/repository";
 
@@ -59,7 +60,8 @@ export async function putManifest(request: RoutedRequest, env: Env, ctx?: Execut
   if (tags.length > MAX_TAGS_PER_PUT) {
     throw new OciError("TAG_INVALID", `${tags.length} tag parameters; one manifest PUT sets at most ${MAX_TAGS_PER_PUT} tags`, { tags: tags.length, limit: MAX_TAGS_PER_PUT });
   }
-  const bytes = await readLimited(request, loadConfig(env).maxManifestBytes);
+  const config = loadConfig(env);
+  const bytes = await readLimited(request, config.maxManifestBytes, config.bodyIdleTimeoutSeconds * 1000, waitUntilOf(ctx));
   const result = await repository.putManifest(reference, bytes, request.headers.get("Content-Type"), tags);
   const headers: Record<string, string> = {
     Location: `${repositoryPath(repository.name)}/manifests/${result.digest}`,

@@ -6,6 +6,7 @@ import type { UploadStatus } from "../../registry/repository";
 import { CHUNK_MIN_LENGTH } from "../../registry/upload-session";
 import { emptyResponse } from "../responses";
 import { contentLength, param } from "../request";
+import { blobBodyRules, withGuardedBody, waitUntilOf } from "../request-body";
 import { repositoryOf, repositoryPath, type RoutedRequest } from "./context";
 
 function uploadHeaders(name: string, status: UploadStatus): Record<string, string> {
@@ -48,7 +49,9 @@ export async function startUpload(request: RoutedRequest, env: Env, ctx?: Execut
   }
   const digest = url.searchParams.get("digest");
   if (digest !== null) {
-    const blob = await repository.putBlob(parseDigest(digest).digest, request.body, contentLength(request));
+    const wanted = parseDigest(digest).digest;
+    const length = contentLength(request);
+    const blob = await withGuardedBody(request, blobBodyRules(loadConfig(env)), waitUntilOf(ctx), (body) => repository.putBlob(wanted, body, length));
     return blobCreated(repository.name, blob.digest);
   }
   const status = await repository.startUpload();
@@ -64,19 +67,22 @@ export async function startUpload(request: RoutedRequest, env: Env, ctx?: Execut
 export async function patchUpload(request: RoutedRequest, env: Env, ctx?: ExecutionContext): Promise<Response> {
   const repository = repositoryOf(request, env, ctx);
   const length = contentLength(request);
-  const status = await repository.appendUpload(param(request, "id"), request.body, chunkStart(request, length));
+  const start = chunkStart(request, length);
+  const status = await withGuardedBody(request, blobBodyRules(loadConfig(env)), waitUntilOf(ctx), (body) => repository.appendUpload(param(request, "id"), body, start));
   return emptyResponse(202, uploadHeaders(repository.name, status));
 }
 
-/** PUT <location>?digest=… — optional last chunk, then verify and publish. */
+/** PUT <location>?digest=… — optional last chunk (which must start where the upload stands), then verify and publish. */
 export async function putUpload(request: RoutedRequest, env: Env, ctx?: ExecutionContext): Promise<Response> {
   const repository = repositoryOf(request, env, ctx);
   const digest = new URL(request.url).searchParams.get("digest");
   if (!digest) throw new OciError("DIGEST_INVALID", "the digest query parameter is required to complete an upload");
   const wanted = parseDigest(digest).digest;
   const length = contentLength(request);
-  const body = length === 0 ? null : request.body;
-  const blob = await repository.completeUpload(param(request, "id"), wanted, body, length);
+  const start = chunkStart(request, length);
+  const blob = await withGuardedBody(request, blobBodyRules(loadConfig(env)), waitUntilOf(ctx), (body) =>
+    repository.completeUpload(param(request, "id"), wanted, length === 0 ? null : body, length, start),
+  );
   return blobCreated(repository.name, blob.digest);
 }
 
