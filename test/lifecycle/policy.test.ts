@@ -1,7 +1,10 @@
 // Retention policy configuration and the glob patterns it uses (pure).
 
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../../src/config";
+import { ConfigError, loadConfig as loadWholeConfig } from "../../src/config";
+
+/** The configuration with local development's access mode, so only the retention settings vary. */
+const loadConfig = (env: Record<string, unknown>) => loadWholeConfig({ AUTH_MODE: "open", ...env });
 import { compilePattern } from "../../src/registry/glob";
 import { policyFor } from "../../src/registry/retention-policy";
 
