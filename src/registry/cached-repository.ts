@@ -54,6 +54,11 @@ function observed(
         } else {
           hooks.onChunk();
           controller.enqueue(result.value);
+          // Yield to the event loop once per chunk. When the upstream is ahead of us, every read
+          // of its socket succeeds at once and the fill's read→tee→write chain never lets the
+          // runtime poll for other I/O: under wrangler dev, other requests (a blob GET that would
+          // start its own fill, even GET /v2/) got no response for a minute (issue #11).
+          await new Promise((resolve) => setTimeout(resolve, 0));
         }
       },
       cancel: (reason) => reader.cancel(reason),
