@@ -4,6 +4,8 @@
 // (a request that waits on a fill nobody runs, or queues behind other fills, breaks it), every
 // body must be exact, each blob must be fetched from the upstream exactly once, and the next pull
 // must be warm (no upstream request at all).
+// A second test keeps GET /v2/ going while three large cold fills stream: before the fill yielded
+// to the event loop, such a request got no answer until the fills ended (a minute and more).
 
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
@@ -105,4 +107,41 @@ test(`${ROUNDS} cold pulls of a ${LAYERS}-layer image, ${PARALLEL} blob GETs at 
     assert.deepEqual(await warmLog.summary(repo), [], `round ${round}: a warm pull asks the upstream nothing`);
     console.error(`round ${round}: cold TTFB max ${Math.max(...results.map((r) => r.ttfb))} ms`);
   }
+});
+
+const BIG_LAYER_BYTES = 32 * 1024 * 1024;
+/** Longest any GET /v2/ may wait while the cold fills run (#11: one waited out a 60 s timeout). */
+const PING_LIMIT_MS = 20_000;
+
+test(`while ${PARALLEL} cold ${BIG_LAYER_BYTES >> 20} MiB fills stream, other requests are answered within ${PING_LIMIT_MS / 1000} s`, { skip, timeout: 300_000 }, async () => {
+  const dir = makeTempDir("berth-cold-busy-");
+  const layout = await new OciLayout(dir).init();
+  const layers = [];
+  for (let i = 0; i < PARALLEL; i++) layers.push(await layout.addLayer([{ path: `big-${i}.bin`, content: randomBytes(BIG_LAYER_BYTES) }]));
+  const image = await layout.addImage({ layers, label: "cold-busy" });
+  const repo = freshRepo("cold-busy");
+  await pushUpstream(peers.direct.open, repo, "v1", dir, image.descriptor);
+
+  let filling = true;
+  const pings = [];
+  const pinger = (async () => {
+    while (filling) {
+      const r = await timedGet("/v2/");
+      pings.push(r);
+      if (r.status !== 200) break;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  })();
+  const blobs = image.manifest.layers;
+  const results = await Promise.all(blobs.map((b) => timedGet(`/v2/open.test/${repo}/blobs/${b.digest}`)));
+  filling = false;
+  await pinger;
+  results.forEach((r, i) => {
+    assert.equal(r.status, 200, `blob ${i}: ${r.status} ${r.error ?? ""}`);
+    assert.ok(r.ttfb <= TTFB_LIMIT_MS, `blob ${i}: response headers after ${r.ttfb} ms (limit ${TTFB_LIMIT_MS} ms)`);
+    assert.equal(r.digest, blobs[i].digest, `blob ${i}: bytes`);
+  });
+  const slowest = Math.max(...pings.map((p) => p.ttfb));
+  console.error(`GET /v2/ during the fills: ${pings.length} answered, slowest ${slowest} ms`);
+  pings.forEach((p, i) => assert.ok(p.status === 200 && p.ttfb <= PING_LIMIT_MS, `GET /v2/ #${i} during the fills: ${p.status} ${p.error ?? ""} after ${p.ttfb} ms`));
 });
