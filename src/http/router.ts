@@ -134,11 +134,11 @@ export async function handle(request: Request, env: Env, ctx: ExecutionContext):
     await response.body?.cancel();
     return new Response(null, response);
   }
-  try {
-    return await router.fetch(request, env, ctx);
-  } finally {
-    // A body the answer did not need is read away in the background: the client gets its answer
-    // now (wrangler dev's middleware would otherwise read it all before answering).
-    drainUnread(request, waitUntilOf(ctx));
-  }
+  const response: Response = await router.fetch(request, env, ctx);
+  // A body declared larger than the limit is answered at once and read away in the background
+  // (wrangler dev's middleware would otherwise read it all before the 413 goes out). Other bodies
+  // an answer did not need are left to the runtime: reading them here too made wrangler dev's
+  // proxy hang the connection's next request (a PATCH answered 416, then its status GET).
+  if (response.status === 413) drainUnread(request, waitUntilOf(ctx));
+  return response;
 }
