@@ -88,6 +88,7 @@ export function markdown(results) {
     `- date: ${m.date}; commit ${m.commit}; ${m.machine}; node ${m.node}; wrangler ${m.wrangler}`,
     `- all three servers on 127.0.0.1, plain HTTP: Berth and the bare Worker (bench/bare/) under \`wrangler dev\` with local R2, docker-registry ${m.distribution} on its filesystem`,
     `- blob: ${m.blobMiB} MiB of pseudo-random bytes; manifests: ${m.requestsC1} requests at 1 connection, ${m.requestsC32} at 32; pull-through: ${m.platforms} platforms × ${m.layers} layers of ${m.layerMiB} MiB, blobs 3 at a time, ${m.rounds} round(s)`,
+    ...(m.merged ? [`- ${m.merged.parts.join(", ")}: recorded by the run of ${m.merged.from.date} (commit ${m.merged.from.commit}), not re-measured in this one`] : []),
     "- MB = 10^6 bytes; memory = VmRSS of the largest workerd process (which also simulates R2 locally), sampled every 50 ms",
     "",
     "## Summary (Berth ÷ baseline; the targets are issue #11's)",

@@ -17,6 +17,8 @@
 // during the push and the pull. Writes results.json, RESULTS.md and results.svg to bench/
 // (--quick: to a temporary directory, printed, so the committed results stay).
 // --quick: small sizes and few requests (CI runs it so the harness never rots).
+// --only=transfers,requests,pull-through: just those parts (written to a temporary directory
+// unless --out is given; --merge=bench/results.json keeps the other parts' recorded figures).
 
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
@@ -40,8 +42,13 @@ const LAYERS = 4;
 const PLATFORMS = 2;
 const ROUNDS = QUICK ? 1 : 3;
 const COUNT = { 1: QUICK ? 20 : 400, 32: QUICK ? 64 : 4000 };
-const OUT = opt("out", QUICK ? null : join(ROOT, "bench"));
 const UPSTREAM = "bench.test";
+const PARTS = ["transfers", "requests", "pull-through"];
+const ONLY = opt("only", PARTS.join(",")).split(",");
+for (const part of ONLY) if (!PARTS.includes(part)) throw new Error(`--only: unknown part "${part}" (${PARTS.join(", ")})`);
+const PARTIAL = ONLY.length < PARTS.length;
+const OUT = opt("out", QUICK || PARTIAL ? null : join(ROOT, "bench"));
+const MERGE = opt("merge", null);
 
 const log = (...m) => console.error("[bench]", ...m);
 const failures = [];
@@ -279,6 +286,15 @@ function writeReports(results, out) {
   log(`wrote results.json, RESULTS.md and results.svg to ${out}`);
 }
 
+/** Takes the parts this run did not measure from an earlier run's results, saying so in meta. */
+function mergeRecorded(results, recorded) {
+  const kept = PARTS.filter((part) => !ONLY.includes(part));
+  if (kept.includes("transfers")) results.transfers = recorded.transfers;
+  if (kept.includes("requests")) results.requests = recorded.requests;
+  if (kept.includes("pull-through")) results.pullThrough = recorded.pullThrough;
+  results.meta.merged = { parts: kept, from: { date: recorded.meta.date, commit: recorded.meta.commit } };
+}
+
 async function main() {
   const from = opt("from", null);
   if (from) {
@@ -334,14 +350,15 @@ async function main() {
       bareServer(bare.url, () => workerdPids(bare.pid)),
       ociServer("berth", berth.url, () => workerdPids(berth.pid)),
     ];
-    for (const server of servers) await transfers(server, results);
-    for (const server of servers) await requestRates(server, results);
-    await pullThrough(berth.url, registry.url, front, results);
+    if (ONLY.includes("transfers")) for (const server of servers) await transfers(server, results);
+    if (ONLY.includes("requests")) for (const server of servers) await requestRates(server, results);
+    if (ONLY.includes("pull-through")) await pullThrough(berth.url, registry.url, front, results);
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
     rmSync(workDir, { recursive: true, force: true });
   }
 
+  if (MERGE) mergeRecorded(results, JSON.parse(readFileSync(MERGE, "utf8")));
   writeReports(results, OUT ?? mkdtempSync(join(tmpdir(), "berth-bench-out-")));
   return failures.length ? 1 : 0;
 }

@@ -10,6 +10,7 @@ import { contentKey } from "./blob-keys";
 import type { BlobInfo } from "./repository";
 import type { UploadSession } from "./upload-session";
 import { UploadWriter, type FinishedUpload } from "./upload-writer";
+import type { BlobBody } from "../streams/chunk-reader";
 
 /** R2's single-put ceiling; larger blobs go through multipart parts. */
 export const MAX_SINGLE_PUT = 5 * 1024 * 1024 * 1024 - 1;
@@ -74,7 +75,7 @@ export async function storeStream(
   repository: string,
   digest: ParsedDigest,
   session: UploadSession,
-  body: ReadableStream<Uint8Array> | null,
+  body: BlobBody | null,
   heldPin?: string,
   beforeAssembly?: () => Promise<void>,
 ): Promise<StoredBlob> {

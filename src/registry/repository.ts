@@ -4,6 +4,7 @@
 // for anything a client should see.
 
 import type { Descriptor } from "../oci/manifest";
+import type { BlobBody } from "../streams/chunk-reader";
 
 export interface BlobInfo {
   digest: string;
@@ -100,10 +101,10 @@ export interface Repository {
   startUpload(): Promise<UploadStatus>;
   uploadStatus(id: string): Promise<UploadStatus>;
   /** Appends a chunk. `start` is the Content-Range start when given. */
-  appendUpload(id: string, body: ReadableStream<Uint8Array> | null, start: number | undefined): Promise<UploadStatus>;
+  appendUpload(id: string, body: BlobBody | null, start: number | undefined): Promise<UploadStatus>;
   /** Appends an optional last chunk (`start`: its Content-Range start), verifies the digest and makes the blob visible. */
-  completeUpload(id: string, digest: string, body: ReadableStream<Uint8Array> | null, length: number | undefined, start: number | undefined): Promise<BlobInfo>;
+  completeUpload(id: string, digest: string, body: BlobBody | null, length: number | undefined, start: number | undefined): Promise<BlobInfo>;
   cancelUpload(id: string): Promise<void>;
   /** Single-request upload of a whole blob (POST ?digest=). */
-  putBlob(digest: string, body: ReadableStream<Uint8Array> | null, length: number | undefined): Promise<BlobInfo>;
+  putBlob(digest: string, body: BlobBody | null, length: number | undefined): Promise<BlobInfo>;
 }

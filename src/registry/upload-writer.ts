@@ -4,6 +4,7 @@
 // next chunk. The hash state travels with the session (upload-hash.ts) so a
 // later request can verify the digest, in most cases without re-reading the blob.
 
+import { chunkReader, type BlobBody } from "../streams/chunk-reader";
 import { UploadHash } from "./upload-hash";
 import { PART_SIZE, tailSize, uploadPrefix, type UploadSession } from "./upload-session";
 
@@ -70,12 +71,12 @@ export class UploadWriter {
   }
 
   /** Reads a whole request body into the upload (workerd enforces a declared Content-Length). */
-  async write(body: ReadableStream<Uint8Array>): Promise<number> {
-    const reader = body.getReader();
+  async write(body: BlobBody): Promise<number> {
+    const reader = chunkReader(body);
     let count = 0;
     for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
+      const value = await reader.read();
+      if (value === undefined) break;
       count += value.length;
       await this.hash.update(value);
       this.offset += value.length;
