@@ -15,7 +15,7 @@ function body(kind: "bytes" | "plain", sizes: number[], then: "close" | "stall" 
   let next = 0;
   const source = {
     pull(controller: ReadableStreamDefaultController<Uint8Array> | ReadableByteStreamController) {
-      if (next < sizes.length) return controller.enqueue(new Uint8Array(sizes[next++]).fill(next));
+      if (next < sizes.length) return controller.enqueue(new Uint8Array(sizes[next++]!).fill(next));
       if (then === "close") return controller.close();
       if (then === "break") return controller.error(new Error("connection reset"));
       return new Promise<void>(() => {}); // nothing more, ever
