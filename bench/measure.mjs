@@ -169,6 +169,34 @@ export async function drain(url, headers = {}) {
 }
 
 // ---------------------------------------------------------------------------
+// credentials
+
+/**
+ * Authorization headers for a repository on a Berth that requires authentication, the way
+ * docker gets them: a token from /token (Basic credentials: ADMIN_TOKEN as the password) for
+ * pull and push on that repository, then `Bearer <token>` on every request. One token per
+ * repository, kept for the run (the bench sets TOKEN_TTL_SECONDS to its maximum).
+ */
+export function bearerTokens(base, password) {
+  const tokens = new Map();
+  return (repo) => {
+    let headers = tokens.get(repo);
+    if (!headers) {
+      headers = (async () => {
+        const url = new URL("/token", base);
+        url.searchParams.set("service", url.host);
+        url.searchParams.set("scope", `repository:${repo}:pull,push`);
+        const basic = Buffer.from(`bench:${password}`).toString("base64");
+        const { body } = await expectStatus(url, { headers: { Authorization: `Basic ${basic}` } }, 200);
+        return { Authorization: `Bearer ${JSON.parse(body.toString("utf8")).token}` };
+      })();
+      tokens.set(repo, headers);
+    }
+    return headers;
+  };
+}
+
+// ---------------------------------------------------------------------------
 // upstream request counting
 
 /** An HTTP front for `target` that counts requests (for "how often was the upstream asked"). */
@@ -202,10 +230,11 @@ export function countingFront(target) {
 
 /**
  * Pulls every platform of `base/v2/<repo>` :tag like `skopeo copy --all`: the index, each
- * manifest, then config and layers `parallel` at a time. Returns the bytes received.
+ * manifest, then config and layers `parallel` at a time, sending `headers` (credentials).
+ * Returns the bytes received.
  */
-export async function pullImage(base, repo, tag, { parallel = 3 } = {}) {
-  const manifest = async (ref) => JSON.parse((await expectStatus(`${base}/v2/${repo}/manifests/${ref}`, { headers: { Accept: MANIFEST_ACCEPT } }, 200)).body.toString("utf8"));
+export async function pullImage(base, repo, tag, { parallel = 3, headers = {} } = {}) {
+  const manifest = async (ref) => JSON.parse((await expectStatus(`${base}/v2/${repo}/manifests/${ref}`, { headers: { ...headers, Accept: MANIFEST_ACCEPT } }, 200)).body.toString("utf8"));
   const top = await manifest(tag);
   const images = top.manifests ? await Promise.all(top.manifests.map((m) => manifest(m.digest))) : [top];
   const blobs = [...new Map(images.flatMap((m) => [m.config, ...m.layers]).map((d) => [d.digest, d])).values()];
@@ -215,7 +244,7 @@ export async function pullImage(base, repo, tag, { parallel = 3 } = {}) {
     Array.from({ length: parallel }, async () => {
       while (next < blobs.length) {
         const blob = blobs[next++];
-        const got = await drain(`${base}/v2/${repo}/blobs/${blob.digest}`);
+        const got = await drain(`${base}/v2/${repo}/blobs/${blob.digest}`, headers);
         if (got !== blob.size) throw new Error(`blob ${blob.digest}: ${got} bytes, expected ${blob.size}`);
         bytes += got;
       }

@@ -3,7 +3,7 @@
 // strings, no dependency.
 
 const fmt = (n, digits = 1) => (typeof n === "number" && Number.isFinite(n) ? n.toFixed(digits) : "–");
-const LABEL = { distribution: "docker-registry 2.8", bare: "bare Worker", berth: "Berth" };
+const LABEL = { distribution: "docker-registry 2.8", bare: "bare Worker", berth: "Berth", "berth-open": "Berth, open mode" };
 
 /**
  * One row per headline figure. ratio = Berth ÷ baseline; `target` says which way is good:
@@ -34,6 +34,11 @@ export function summarize(results) {
   ]) {
     const rps = (server) => requests(server, name, concurrency)?.rps;
     row(`${name}, ${concurrency} connection${concurrency > 1 ? "s" : ""}`, "req/s", { distribution: rps("distribution"), bare: rps("bare"), berth: rps("berth") }, { atLeast: 0.9 });
+  }
+  // the same request to Berth as `npm start` runs it: no authentication
+  if (results.requests.some((r) => r.server === "berth-open")) {
+    const rps = (server) => requests(server, "manifest GET by tag", 32)?.rps;
+    row("manifest GET by tag, 32 connections, open mode (npm start)", "req/s", { distribution: rps("distribution"), bare: rps("bare"), berth: rps("berth-open") }, { atLeast: 0.9 });
   }
   const resolve1 = requests("berth", "resolve API", 1);
   const resolve32 = requests("berth", "resolve API", 32);
@@ -87,6 +92,7 @@ export function markdown(results) {
     "",
     `- date: ${m.date}; commit ${m.commit}; ${m.machine}; node ${m.node}; wrangler ${m.wrangler}`,
     `- all three servers on 127.0.0.1, plain HTTP: Berth and the bare Worker (bench/bare/) under \`wrangler dev\` with local R2, docker-registry ${m.distribution} on its filesystem`,
+    ...(m.berthAuth ? [`- Berth ${m.berthAuth}`] : []),
     `- blob: ${m.blobMiB} MiB of pseudo-random bytes; manifests: ${m.requestsC1} requests at 1 connection, ${m.requestsC32} at 32; pull-through: ${m.platforms} platforms × ${m.layers} layers of ${m.layerMiB} MiB, blobs 3 at a time, ${m.rounds} round(s)`,
     ...(m.merged ? [`- ${m.merged.parts.join(", ")}: recorded by the run of ${m.merged.from.date} (commit ${m.merged.from.commit}), not re-measured in this one`] : []),
     "- MB = 10^6 bytes; memory = VmRSS of the largest workerd process (which also simulates R2 locally), sampled every 50 ms",

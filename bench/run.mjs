@@ -6,7 +6,9 @@
 //   node bench/run.mjs --from=bench/results.json   (the reports again from recorded figures)
 //
 // Starts, all on 127.0.0.1 over plain HTTP:
-//   - Berth under `wrangler dev` (local R2), with the registry below as its upstream `bench.test`;
+//   - Berth under `wrangler dev` (local R2), with the registry below as its upstream `bench.test`,
+//     requiring authentication as deployed (clients send a token from /token, as docker does);
+//     for the manifest requests also a second Berth in open mode, as `npm start` runs it;
 //   - the bare Worker of bench/bare/ (same wrangler, workerd and local R2): a PUT streams a body
 //     into R2, a GET streams an object out, a manifest GET is one Durable Object call + one R2 read;
 //   - Debian's docker-registry (distribution 2.8), behind a front that counts requests.
@@ -29,7 +31,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { startWrangler, freePort } from "../scripts/e2e.mjs";
 import { startRegistry } from "../test/upstream/peers/registry.mjs";
 import { randomDigest } from "../test/e2e/harness.mjs";
-import { MiB, MB, RssSampler, workerdPids, rate, describeError, expectStatus, sendBody, drain, countingFront, pullImage } from "./measure.mjs";
+import { MiB, MB, RssSampler, workerdPids, rate, describeError, expectStatus, sendBody, drain, countingFront, pullImage, bearerTokens } from "./measure.mjs";
 import { summarize, markdown, svg } from "./report.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -68,38 +70,46 @@ async function attempt(what, fn) {
 // ---------------------------------------------------------------------------
 // the three servers
 
-/** How each server takes and gives a blob, and where its manifests are. */
-function ociServer(name, base, pids) {
+const noCredentials = async () => ({});
+
+/**
+ * How each server takes and gives a blob, and where its manifests are. `auth(repo)`: the
+ * headers a request about `repo` carries (a Berth that requires authentication wants a token).
+ */
+function ociServer(name, base, pids, auth = noCredentials) {
   return {
     name,
     base,
     pids,
+    auth,
     async pushPut(repo, seed, size, digest) {
-      const { response } = await expectStatus(`${base}/v2/${repo}/blobs/uploads/`, { method: "POST" }, 202);
+      const headers = await auth(repo);
+      const { response } = await expectStatus(`${base}/v2/${repo}/blobs/uploads/`, { method: "POST", headers }, 202);
       const location = new URL(response.headers.get("location"), base);
       location.searchParams.set("digest", digest);
-      const put = await sendBody("PUT", location, seed, size);
+      const put = await sendBody("PUT", location, seed, size, { headers });
       if (put.status !== 201) throw new Error(`PUT → ${put.status} ${put.text.slice(0, 200)}`);
     },
     async pushPatch(repo, seed, size, digest) {
-      const { response } = await expectStatus(`${base}/v2/${repo}/blobs/uploads/`, { method: "POST" }, 202);
-      const patch = await sendBody("PATCH", new URL(response.headers.get("location"), base), seed, size, { chunked: true });
+      const headers = await auth(repo);
+      const { response } = await expectStatus(`${base}/v2/${repo}/blobs/uploads/`, { method: "POST", headers }, 202);
+      const patch = await sendBody("PATCH", new URL(response.headers.get("location"), base), seed, size, { chunked: true, headers });
       if (patch.status !== 202) throw new Error(`PATCH → ${patch.status} ${patch.text.slice(0, 200)}`);
       const location = new URL(patch.headers.location, base);
       location.searchParams.set("digest", digest);
-      const closing = await fetch(location, { method: "PUT" });
+      const closing = await fetch(location, { method: "PUT", headers });
       await closing.arrayBuffer();
       // wrangler dev's proxy sometimes answers the request after a long chunked one with 503
       // "Your worker restarted mid-request" without passing it on (test/e2e/large-blob retries too)
       if (closing.status === 503) {
         log(`${name}: the closing PUT got 503 from wrangler dev's proxy; sending it again`);
-        await expectStatus(location, { method: "PUT" }, 201);
+        await expectStatus(location, { method: "PUT", headers }, 201);
       } else if (closing.status !== 201) throw new Error(`PUT ?digest → ${closing.status}`);
     },
     blobUrl: (repo, digest) => `${base}/v2/${repo}/blobs/${digest}`,
     manifestUrl: (repo, reference) => `${base}/v2/${repo}/manifests/${reference}`,
     async putManifest(repo, reference, bytes) {
-      await expectStatus(`${base}/v2/${repo}/manifests/${reference}`, { method: "PUT", headers: { "Content-Type": "application/vnd.oci.image.manifest.v1+json" }, body: bytes }, 201);
+      await expectStatus(`${base}/v2/${repo}/manifests/${reference}`, { method: "PUT", headers: { ...(await auth(repo)), "Content-Type": "application/vnd.oci.image.manifest.v1+json" }, body: bytes }, 201);
     },
   };
 }
@@ -109,6 +119,7 @@ function bareServer(base, pids) {
     name: "bare",
     base,
     pids,
+    auth: noCredentials,
     async pushPut(_repo, seed, size, digest) {
       const put = await sendBody("PUT", `${base}/blobs/${digest}`, seed, size);
       if (put.status !== 201) throw new Error(`PUT → ${put.status} ${put.text.slice(0, 200)}`);
@@ -147,7 +158,7 @@ async function transfers(server, results) {
     await measure("push-patch", async () => (await server.pushPatch(repo, patchSeed, BLOB, patched.digest), true));
   }
   await measure("pull", async () => {
-    const bytes = await drain(server.blobUrl(repo, digest));
+    const bytes = await drain(server.blobUrl(repo, digest), await server.auth(repo));
     if (bytes !== BLOB) throw new Error(`pulled ${bytes} bytes, expected ${BLOB}`);
     return true;
   });
@@ -172,10 +183,11 @@ async function manifestTargets(server) {
   );
   const digest = `sha256:${createHash("sha256").update(manifest).digest("hex")}`;
   if (server.name !== "bare") {
-    const { response } = await expectStatus(`${server.base}/v2/${repo}/blobs/uploads/`, { method: "POST" }, 202);
+    const headers = await server.auth(repo);
+    const { response } = await expectStatus(`${server.base}/v2/${repo}/blobs/uploads/`, { method: "POST", headers }, 202);
     const location = new URL(response.headers.get("location"), server.base);
     location.searchParams.set("digest", configDigest);
-    await expectStatus(location, { method: "PUT", body: config }, 201);
+    await expectStatus(location, { method: "PUT", headers, body: config }, 201);
     await server.pushPut(repo, layerSeed, layerSize, layer.digest);
   }
   await server.putManifest(repo, "v1", manifest);
@@ -186,14 +198,14 @@ async function manifestTargets(server) {
 async function requestRates(server, results) {
   const target = await attempt(`${server.name} manifest setup`, () => manifestTargets(server));
   if (!target) return;
-  const accept = { Accept: "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json" };
+  const headers = { ...(await server.auth(target.repo)), Accept: "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json" };
   for (const method of ["GET", "HEAD"]) {
     for (const [by, reference] of [["tag", "v1"], ["digest", target.digest]]) {
       for (const concurrency of [1, 32]) {
         const name = `manifest ${method} by ${by}`;
         const url = server.manifestUrl(target.repo, reference);
         const measured = await attempt(`${server.name} ${name} ×${concurrency}`, () =>
-          rate(() => expectStatus(url, { method, headers: accept }, 200), { count: COUNT[concurrency], concurrency }),
+          rate(() => expectStatus(url, { method, headers }, 200), { count: COUNT[concurrency], concurrency }),
         );
         if (measured) {
           results.requests.push({ server: server.name, name, concurrency, ...measured });
@@ -204,8 +216,9 @@ async function requestRates(server, results) {
   }
   if (server.name === "berth") {
     const url = `${server.base}/api/v1/resolve?ref=${encodeURIComponent(`${target.repo}:v1`)}`;
+    const credentials = { headers: await server.auth(target.repo) };
     for (const concurrency of [1, 32]) {
-      const measured = await attempt(`resolve ×${concurrency}`, () => rate(() => expectStatus(url, {}, 200), { count: COUNT[concurrency], concurrency }));
+      const measured = await attempt(`resolve ×${concurrency}`, () => rate(() => expectStatus(url, credentials, 200), { count: COUNT[concurrency], concurrency }));
       if (measured) results.requests.push({ server: "berth", name: "resolve API", concurrency, ...measured });
     }
   }
@@ -242,20 +255,21 @@ async function seedUpstreamImage(registryUrl, repo) {
   await expectStatus(`${registryUrl}/v2/${repo}/manifests/v1`, { method: "PUT", headers: { "Content-Type": "application/vnd.oci.image.index.v1+json" }, body: index }, 201);
 }
 
-async function pullThrough(berthUrl, registryUrl, front, results) {
+async function pullThrough(berth, registryUrl, front, results) {
   for (let round = 1; round <= ROUNDS; round++) {
     const repo = `bench/multi-${randomBytes(3).toString("hex")}`;
     const ok = await attempt(`pull-through round ${round}`, async () => {
       await seedUpstreamImage(registryUrl, repo);
-      const timed = async (base, name) => {
+      const timed = async (base, name, headers = {}) => {
         const before = front.snapshot();
         const t0 = performance.now();
-        const bytes = await pullImage(base, name, "v1");
+        const bytes = await pullImage(base, name, "v1", { headers });
         return { bytes, seconds: (performance.now() - t0) / 1000, upstream: front.since(before).total };
       };
       const direct = await timed(front.url, repo);
-      const cold = await timed(berthUrl, `${UPSTREAM}/${repo}`);
-      const warm = await timed(berthUrl, `${UPSTREAM}/${repo}`);
+      const cached = `${UPSTREAM}/${repo}`;
+      const cold = await timed(berth.base, cached, await berth.auth(cached));
+      const warm = await timed(berth.base, cached, await berth.auth(cached));
       results.pullThrough.push({ round, bytes: direct.bytes, direct, cold, warm });
       log(`pull-through ${round}: direct ${direct.seconds.toFixed(2)} s, cold ${cold.seconds.toFixed(2)} s (${cold.upstream} upstream requests), warm ${warm.seconds.toFixed(2)} s (${warm.upstream})`);
       return true;
@@ -320,6 +334,7 @@ async function main() {
       rounds: ROUNDS,
       requestsC1: COUNT[1],
       requestsC32: COUNT[32],
+      berthAuth: "requires authentication, as deployed: every request carries a token from /token (pull and push on its repository), as docker's do; the \"open mode\" rows are a second Berth with AUTH_MODE=open, as `npm start` runs it",
     },
     transfers: [],
     requests: [],
@@ -340,19 +355,34 @@ async function main() {
       mkdirSync(dir);
       return dir;
     });
+    // Berth as deployed: authentication required, clients holding a token (throwaway secrets).
+    const adminToken = randomBytes(24).toString("hex");
+    const berthVars = ["--var", `UPSTREAMS:${upstreams}`, "--var", `DEFAULT_UPSTREAM:${UPSTREAM}`];
+    const authVars = ["--var", `TOKEN_SIGNING_KEY:${randomBytes(32).toString("hex")}`, "--var", `ADMIN_TOKEN:${adminToken}`, "--var", "TOKEN_TTL_SECONDS:3600"];
     const [berth, bare] = await Promise.all([
-      startWrangler({ workDir: berthDir, protocol: "http", extraArgs: ["--inspector-port", String(await freePort()), "--var", `UPSTREAMS:${upstreams}`, "--var", `DEFAULT_UPSTREAM:${UPSTREAM}`] }),
+      startWrangler({ workDir: berthDir, protocol: "http", authMode: "required", extraArgs: ["--inspector-port", String(await freePort()), ...berthVars, ...authVars] }),
       startWrangler({ workDir: bareDir, protocol: "http", extraArgs: ["--config", join(ROOT, "bench", "bare", "wrangler.toml"), "--inspector-port", String(await freePort())] }),
     ]);
     stops.push(berth.stop, bare.stop);
     const servers = [
       ociServer("distribution", registry.url, () => [registry.pid]),
       bareServer(bare.url, () => workerdPids(bare.pid)),
-      ociServer("berth", berth.url, () => workerdPids(berth.pid)),
+      ociServer("berth", berth.url, () => workerdPids(berth.pid), bearerTokens(berth.url, adminToken)),
     ];
     if (ONLY.includes("transfers")) for (const server of servers) await transfers(server, results);
-    if (ONLY.includes("requests")) for (const server of servers) await requestRates(server, results);
-    if (ONLY.includes("pull-through")) await pullThrough(berth.url, registry.url, front, results);
+    if (ONLY.includes("requests")) {
+      for (const server of servers) await requestRates(server, results);
+      // and as `npm start` runs it locally: no authentication (and its warning in the log)
+      const openDir = join(workDir, "berth-open");
+      mkdirSync(openDir);
+      const open = await startWrangler({ workDir: openDir, protocol: "http", authMode: "open", extraArgs: ["--inspector-port", String(await freePort()), ...berthVars] });
+      try {
+        await requestRates(ociServer("berth-open", open.url, () => workerdPids(open.pid)), results);
+      } finally {
+        await open.stop();
+      }
+    }
+    if (ONLY.includes("pull-through")) await pullThrough(servers[2], registry.url, front, results);
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
     rmSync(workDir, { recursive: true, force: true });
