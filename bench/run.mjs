@@ -13,7 +13,7 @@
 //     into R2, a GET streams an object out, a manifest GET is one Durable Object call + one R2 read;
 //   - Debian's docker-registry (distribution 2.8), behind a front that counts requests.
 // Measures: push as one PUT of known length, push as one PATCH of unknown length (chunked) + PUT,
-// pull; manifest GET/HEAD by tag and by digest at 1 and 32 connections (req/s, p50/p99); the
+// pull (of the PUT blob, and of the PATCH blob: in Berth an object assembled from multipart parts); manifest GET/HEAD by tag and by digest at 1 and 32 connections (req/s, p50/p99); the
 // resolve API; a cold and a warm pull-through of a multi-layer multi-arch image against pulling
 // it directly from the upstream (time and upstream requests); the largest workerd process's RSS
 // during the push and the pull. Writes results.json, RESULTS.md and results.svg to bench/
@@ -152,16 +152,20 @@ async function transfers(server, results) {
   const seed = `bench-put-${repo}`;
   const { digest } = await randomDigest(seed, BLOB);
   await measure("push-put", async () => (await server.pushPut(repo, seed, BLOB, digest), true));
+  let patched;
   if (server.pushPatch) {
     const patchSeed = `bench-patch-${repo}`;
-    const patched = await randomDigest(patchSeed, BLOB);
+    patched = await randomDigest(patchSeed, BLOB);
     await measure("push-patch", async () => (await server.pushPatch(repo, patchSeed, BLOB, patched.digest), true));
   }
-  await measure("pull", async () => {
-    const bytes = await drain(server.blobUrl(repo, digest), await server.auth(repo));
+  const pull = (blobDigest) => async () => {
+    const bytes = await drain(server.blobUrl(repo, blobDigest), await server.auth(repo));
     if (bytes !== BLOB) throw new Error(`pulled ${bytes} bytes, expected ${BLOB}`);
     return true;
-  });
+  };
+  await measure("pull", pull(digest));
+  // what clients pull: a blob pushed the way they push it (in Berth, assembled from multipart parts)
+  if (patched) await measure("pull-patched", pull(patched.digest));
   sampler.stop();
 }
 
