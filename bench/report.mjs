@@ -3,6 +3,7 @@
 // strings, no dependency.
 
 const fmt = (n, digits = 1) => (typeof n === "number" && Number.isFinite(n) ? n.toFixed(digits) : "–");
+const SERVERS = ["distribution", "bare", "berth", "berth-open"];
 const LABEL = { distribution: "docker-registry 2.8", bare: "bare Worker", berth: "Berth", "berth-open": "Berth, open mode" };
 
 /**
@@ -95,7 +96,7 @@ export function markdown(results) {
     `- date: ${m.date}; commit ${m.commit}; ${m.machine}; node ${m.node}; wrangler ${m.wrangler}`,
     `- all three servers on 127.0.0.1, plain HTTP: Berth and the bare Worker (bench/bare/) under \`wrangler dev\` with local R2, docker-registry ${m.distribution} on its filesystem`,
     ...(m.berthAuth ? [`- Berth ${m.berthAuth}`] : []),
-    `- blob: ${m.blobMiB} MiB of pseudo-random bytes; manifests: ${m.requestsC1} requests at 1 connection, ${m.requestsC32} at 32; pull-through: ${m.platforms} platforms × ${m.layers} layers of ${m.layerMiB} MiB, blobs 3 at a time, ${m.rounds} round(s)`,
+    `- blob: ${m.blobMiB} MiB of pseudo-random bytes${m.pullRuns > 1 ? ` (pulls: the best of ${m.pullRuns})` : ""}; manifests: ${m.requestsC1} requests at 1 connection, ${m.requestsC32} at 32; pull-through: ${m.platforms} platforms × ${m.layers} layers of ${m.layerMiB} MiB, blobs 3 at a time, ${m.rounds} round(s)`,
     ...(m.merged ? [`- ${m.merged.parts.join(", ")}: recorded by the run of ${m.merged.from.date} (commit ${m.merged.from.commit}), not re-measured in this one`] : []),
     "- MB = 10^6 bytes; memory = VmRSS of the largest workerd process (which also simulates R2 locally), sampled every 50 ms",
     "",
@@ -124,7 +125,7 @@ export function markdown(results) {
     "",
     "| server | request | connections | req/s | p50 (ms) | p99 (ms) | failed |",
     "|---|---|---:|---:|---:|---:|---:|",
-    ...results.requests.map((r) => `| ${LABEL[r.server]} | ${r.name} | ${r.concurrency} | ${fmt(r.rps, 0)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${r.errors ?? 0} |`),
+    ...[...results.requests].sort((a, b) => SERVERS.indexOf(a.server) - SERVERS.indexOf(b.server)).map((r) => `| ${LABEL[r.server]} | ${r.name} | ${r.concurrency} | ${fmt(r.rps, 0)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${r.errors ?? 0} |`),
     "",
     "## Pull-through (cache on Berth, docker-registry as the upstream)",
     "",
