@@ -23,7 +23,7 @@
 // unless --out is given; --merge=bench/results.json keeps the other parts' recorded figures).
 
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir, totalmem } from "node:os";
+import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join, dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execFileSync } from "node:child_process";
@@ -355,6 +355,8 @@ async function main() {
       requestsC1: COUNT[1],
       requestsC32: COUNT[32],
       pullRuns: PULL_RUNS,
+      // other work on the machine moves every figure: the 1-minute load average at the start and the end
+      loadAverage: { start: loadavg()[0] },
       berthAuth: "requires authentication, as deployed: every request carries a token from /token (pull and push on its repository), as docker's do; the \"open mode\" rows are a second Berth with AUTH_MODE=open, as `npm start` runs it",
     },
     transfers: [],
@@ -408,6 +410,7 @@ async function main() {
     rmSync(workDir, { recursive: true, force: true });
   }
 
+  results.meta.loadAverage.end = loadavg()[0];
   if (MERGE) mergeRecorded(results, JSON.parse(readFileSync(MERGE, "utf8")));
   writeReports(results, OUT ?? mkdtempSync(join(tmpdir(), "berth-bench-out-")));
   return failures.length ? 1 : 0;
