@@ -27,6 +27,10 @@ const SETTINGS = {
   MAX_CHUNK_BYTES: wholeNumber(100 * 1000 * 1000, 1),
   /** A request body that sends nothing for this long fails (408) and frees its upload. */
   BODY_IDLE_TIMEOUT_SECONDS: wholeNumber(60, 1),
+  /** A cache fill runs in its blob's Durable Object alarm in slices of this many seconds (the platform cuts an alarm at 15 min). */
+  FILL_SLICE_SECONDS: wholeNumber(600, 1),
+  /** Consecutive failed upstream attempts (no new part stored in between) a cache fill retries before it gives up. */
+  FILL_RETRIES: wholeNumber(5, 0),
   /** Retention policies (JSON array); see src/registry/retention-policy.ts and docs/lifecycle.md. */
   RETENTION_POLICIES: RetentionPoliciesSchema,
   /** What deleting a manifest does to the manifests whose subject it is (signatures, SBOMs). */
@@ -41,6 +45,8 @@ export interface Config {
   maxManifestBytes: number;
   maxChunkBytes: number;
   bodyIdleTimeoutSeconds: number;
+  fillSliceSeconds: number;
+  fillRetries: number;
   retentionPolicies: RetentionPolicy[];
   referrersOnSubjectDelete: "keep" | "delete";
   mirrorMode: boolean;
@@ -80,6 +86,8 @@ export function validateConfig(env: Record<string, unknown>): { config: Config }
       maxManifestBytes: valid.MAX_MANIFEST_BYTES,
       maxChunkBytes: valid.MAX_CHUNK_BYTES,
       bodyIdleTimeoutSeconds: valid.BODY_IDLE_TIMEOUT_SECONDS,
+      fillSliceSeconds: valid.FILL_SLICE_SECONDS,
+      fillRetries: valid.FILL_RETRIES,
       retentionPolicies: toPolicies(valid.RETENTION_POLICIES),
       referrersOnSubjectDelete: valid.REFERRERS_ON_SUBJECT_DELETE,
       mirrorMode: valid.MIRROR_MODE === "true",

@@ -4,23 +4,20 @@
 // only by this object's alarm, when no repository links it, no writer holds a
 // pin, and the grace window has passed — so a push in flight never loses a
 // layer, and a layer shared by two images survives deleting one of them.
+// It also owns the blob's pull-through cache fill (fill-jobs.ts), which runs in
+// the same alarm: every alarm is armed earliest-due (armAt), so neither job
+// pushes back the other's schedule.
 
 import { DurableObject } from "cloudflare:workers";
 import { loadConfig } from "../config";
+import { FILL_SCHEMA, FillJobs, type FillProgress, type FillRequest, type FillStart } from "./fill-jobs";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS blob (id INTEGER PRIMARY KEY CHECK (id = 1), digest TEXT NOT NULL, r2_key TEXT, size INTEGER, unreferenced_since INTEGER);
 CREATE TABLE IF NOT EXISTS links (repository TEXT PRIMARY KEY, linked_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS pins (token TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS stray_keys (r2_key TEXT PRIMARY KEY);
-CREATE TABLE IF NOT EXISTS fill (id INTEGER PRIMARY KEY CHECK (id = 1), token TEXT NOT NULL, expires_at INTEGER NOT NULL);
 `;
-
-/** A cache fill that stops renewing its lease is presumed dead after this long. */
-export const FILL_LEASE_MS = 60 * 1000;
-
-/** Answer to a cache fill claim: serve the stored copy, fetch it (leader), or wait for the leader. */
-export type FillClaim = { state: "stored"; key: string; size: number } | { state: "leader"; token: string } | { state: "wait" };
 
 /** A writer's pin outlives a crashed request by at most this long. */
 const PIN_TTL_MS = 2 * 60 * 60 * 1000;
@@ -53,11 +50,23 @@ export class BlobIndexDO extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   /** Set while the alarm deletes the R2 object; every other call waits for it. */
   private deleting: Promise<void> | undefined;
+  private readonly fills: FillJobs;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.sql.exec(SCHEMA);
+    this.sql.exec(FILL_SCHEMA);
+    this.fills = new FillJobs(this.sql, env, ctx, {
+      pin: (digest) => this.pin(digest),
+      renewPin: (token) => {
+        this.sql.exec("UPDATE pins SET expires_at = ? WHERE token = ?", Date.now() + PIN_TTL_MS, token);
+      },
+      releasePin: (token) => this.releasePin(token),
+      register: (digest, key, size, repository, pin) => this.register(digest, key, size, repository, pin),
+      linkIndex: (repository) => this.linkRepository(repository),
+      armAt: (due) => this.armAt(due),
+    });
   }
 
   /** A writer is about to store this blob: deletion must wait for it. */
@@ -91,10 +100,7 @@ export class BlobIndexDO extends DurableObject<Env> {
       await this.armAt(Date.now() + this.graceMs());
     }
     this.linkRepository(repository);
-    if (pin) {
-      this.sql.exec("DELETE FROM pins WHERE token = ?", pin);
-      this.sql.exec("DELETE FROM fill WHERE token = ?", pin);
-    }
+    if (pin) this.sql.exec("DELETE FROM pins WHERE token = ?", pin);
     return canonical;
   }
 
@@ -198,9 +204,14 @@ export class BlobIndexDO extends DurableObject<Env> {
     }
   }
 
+  /**
+   * Earliest-due arming: the one alarm serves deletions and the fill, and an alarm that comes
+   * early finds nothing due and arms again. (An alarm already past fires anyway; inside a
+   * running alarm getAlarm() is null until something arms it.)
+   */
   private async armAt(due: number): Promise<void> {
     const current = await this.ctx.storage.getAlarm();
-    if (current === null || current > due || current < Date.now()) await this.ctx.storage.setAlarm(due);
+    if (current === null || current > due) await this.ctx.storage.setAlarm(due);
   }
 
   /** Unconditional; repositories use release(), which cannot race a writer. */
@@ -211,31 +222,23 @@ export class BlobIndexDO extends DurableObject<Env> {
   }
 
   /**
-   * Coordinates pull-through fills so that concurrent requests for one
-   * uncached blob cause a single upstream fetch: the first caller leads (and
-   * holds a pin), the others wait until the blob is stored or the lease lapses.
+   * Pull-through cache: the stored copy, or the fill of this blob — started now (the alarm runs
+   * it; it needs no client) or already running. However many requests ask, one fill runs.
    */
-  async claimFill(digest: string): Promise<FillClaim> {
-    const location = await this.locate(digest);
-    if (location && (await this.exists(location.key))) return { state: "stored", ...location };
-    const now = Date.now();
-    const lease = this.sql.exec<{ expires_at: number }>("SELECT expires_at FROM fill WHERE id = 1").toArray()[0];
-    if (lease && lease.expires_at > now) return { state: "wait" };
-    const token = crypto.randomUUID();
-    this.sql.exec("INSERT OR REPLACE INTO fill (id, token, expires_at) VALUES (1, ?, ?)", token, now + FILL_LEASE_MS);
-    this.sql.exec("INSERT INTO pins (token, expires_at) VALUES (?, ?)", token, now + PIN_TTL_MS);
-    return { state: "leader", token };
+  async startFill(request: FillRequest): Promise<FillStart> {
+    const location = await this.locate(request.digest);
+    if (location && (await this.exists(location.key))) return { stored: location, created: false };
+    return this.fills.start(request);
   }
 
-  /** The leader is still making progress. */
-  async renewFill(token: string): Promise<void> {
-    this.sql.exec("UPDATE fill SET expires_at = ? WHERE token = ?", Date.now() + FILL_LEASE_MS, token);
+  /** Progress of fill `fillId` (running, done, failed or long gone). */
+  async fillStatus(fillId: string): Promise<FillProgress> {
+    return this.fills.status(fillId);
   }
 
-  /** The leader gave up; the next claimant leads. */
-  async abandonFill(token: string): Promise<void> {
-    this.sql.exec("DELETE FROM fill WHERE token = ?", token);
-    await this.releasePin(token);
+  /** A repository that vouched for the blob follows the running fill: it is linked too when the fill ends. */
+  async joinFill(fillId: string, repository: string): Promise<boolean> {
+    return this.fills.join(fillId, repository);
   }
 
   async releasePin(token: string): Promise<void> {
@@ -258,9 +261,10 @@ export class BlobIndexDO extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
-    // A writer holding a pin may be storing to a key we would delete.
+    await this.fills.onAlarm();
+    // A writer holding a pin (a running fill too) may be storing to a key we would delete.
     if (this.livePins() > 0) {
-      await this.ctx.storage.setAlarm(Date.now() + PIN_TTL_MS);
+      await this.armAt(Date.now() + PIN_TTL_MS);
       return;
     }
     for (const stray of this.sql.exec<{ r2_key: string }>("SELECT r2_key FROM stray_keys").toArray()) {
@@ -271,7 +275,7 @@ export class BlobIndexDO extends DurableObject<Env> {
     if (!row || this.linkCount() > 0 || row.unreferenced_since === null) return;
     const due = row.unreferenced_since + this.graceMs();
     if (Date.now() < due) {
-      await this.ctx.storage.setAlarm(due);
+      await this.armAt(due);
       return;
     }
     // Forget the record first, so nothing can link the blob while R2 deletes it;
@@ -294,7 +298,7 @@ export class BlobIndexDO extends DurableObject<Env> {
     if (this.linkCount() > 0) return;
     const row = this.row();
     if (row.unreferenced_since === null) this.sql.exec("UPDATE blob SET unreferenced_since = ? WHERE id = 1", Date.now());
-    await this.ctx.storage.setAlarm(Date.now() + this.graceMs());
+    await this.armAt(Date.now() + this.graceMs());
   }
 
   private ensure(digest: string): void {

@@ -4,3 +4,13 @@ import type { ParsedDigest } from "../oci/digest";
 export function contentKey(digest: ParsedDigest): string {
   return `blobs/${digest.algorithm}/${digest.hex.slice(0, 2)}/${digest.hex}`;
 }
+
+/** Deletes every object under `prefix` (an upload's or a fill's temporary data). */
+export async function deletePrefix(bucket: R2Bucket, prefix: string): Promise<void> {
+  let cursor: string | undefined;
+  do {
+    const page = await bucket.list({ prefix, cursor });
+    if (page.objects.length) await bucket.delete(page.objects.map((o) => o.key));
+    cursor = page.truncated ? page.cursor : undefined;
+  } while (cursor);
+}

@@ -94,7 +94,7 @@ export async function storeStream(
 }
 
 /** sha512 uploads, and uploads whose bytes were not all hashed as they came (upload-hash.ts). Native hashing is fast. */
-async function hashObject(bucket: R2Bucket, key: string, digest: ParsedDigest): Promise<string> {
+export async function hashObject(bucket: R2Bucket, key: string, digest: ParsedDigest): Promise<string> {
   const object = await bucket.get(key);
   if (!object) throw new Error(`assembled upload ${key} vanished`);
   const hasher = new crypto.DigestStream(subtleName(digest.algorithm));

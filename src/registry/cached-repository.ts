@@ -9,65 +9,30 @@
 //   (free on Docker Hub's rate limit); a GET happens only for new content. An
 //   unreachable or rate-limiting upstream gets the stale tag served with a
 //   Warning instead of a failed pull.
-// - A cold blob streams to the client and into R2 from one upstream fetch;
-//   concurrent requests for it wait for that fetch (BlobIndexDO fill lease).
+// - A cold blob is fetched once, by a fill that the blob's BlobIndexDO runs
+//   (fill-jobs.ts) whether or not any client stays; every client that asks
+//   follows that fill as its bytes are stored (fill-follower.ts).
 
 import { readObject } from "./object-reader";
 import { OciError, unwrap } from "../http/errors";
 import { looksLikeDigest, parseDigest, type ParsedDigest } from "../oci/digest";
 import { parseManifest } from "../oci/manifest";
 import { UpstreamClient } from "../upstream/client";
-import { withKnownLength } from "../upstream/body";
 import type { UpstreamTarget } from "../upstream/config";
 import { RecordingObserver, type WaitUntil } from "../upstream/recording-observer";
-import { FILL_LEASE_MS, blobIndexStub } from "./blob-index-do";
-import { MAX_SINGLE_PUT, storeStream, storeWhole, type StoredBlob } from "./blob-writer";
+import { blobIndexStub } from "./blob-index-do";
 import { catalogStub } from "./catalog-do";
+import { followFill } from "./fill-follower";
+import { fillError, type FillProgress } from "./fill-jobs";
 import { StoredRepository, manifestWrite } from "./stored-repository";
-import { pacedTee } from "./paced-tee";
 import type { BlobContent, BlobInfo, ByteRange, ManifestContent, ManifestHead, ManifestInfo, PutManifestResult, Repository, UploadStatus } from "./repository";
-import { newUploadSession } from "./upload-session";
 
 /** Upstream failures that let a cached tag be served stale: unreachable, 5xx, timeouts, 429. */
 function isUnavailable(error: unknown): error is OciError {
   return error instanceof OciError && (error.code === "UPSTREAM_UNAVAILABLE" || error.code === "TOOMANYREQUESTS");
 }
 
-/** The same bytes as a plain JS stream (errors and cancellation pass through), observed. */
-function observed(
-  source: ReadableStream<Uint8Array>,
-  hooks: { onChunk: () => void; onError: (error: unknown) => void },
-): ReadableStream<Uint8Array> {
-  const reader = source.getReader();
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        let result: ReadableStreamReadResult<Uint8Array>;
-        try {
-          result = await reader.read();
-        } catch (error) {
-          hooks.onError(error);
-          throw error;
-        }
-        if (result.done) {
-          controller.close();
-        } else {
-          hooks.onChunk();
-          controller.enqueue(result.value);
-          // Yield to the event loop once per chunk. When the upstream is ahead of us, every read
-          // of its socket succeeds at once and the fill's read→tee→write chain never lets the
-          // runtime poll for other I/O: under wrangler dev, other requests (a blob GET that would
-          // start its own fill, even GET /v2/) got no response for a minute (issue #11).
-          await new Promise((resolve) => setTimeout(resolve, 0));
-        }
-      },
-      cancel: (reason) => reader.cancel(reason),
-    },
-    { highWaterMark: 0 },
-  );
-}
-
-/** How long a request waits for another request's fill of the same blob. */
+/** How long a request waits for a fill to tell the blob's size (or, without one, to end). */
 const FOLLOWER_PATIENCE_MS = 10 * 60 * 1000;
 
 export class CachedRepository extends StoredRepository implements Repository {
@@ -136,10 +101,11 @@ export class CachedRepository extends StoredRepository implements Repository {
   async statBlob(digest: string): Promise<BlobInfo> {
     const link = await this.state.statBlob(digest);
     if (link) return { digest, size: link.size };
-    // The client is about to fetch it: start the fill now, answer with its size.
-    const blob = await this.getBlob(digest, undefined);
-    await blob.body.cancel().catch(() => undefined);
-    return { digest, size: blob.size };
+    // The client is about to fetch it: start the fill now (it goes on without us), answer with its size.
+    const opened = await this.unknownToUpstream(digest, () => this.openFill(parseDigest(digest)));
+    const size = "stored" in opened ? opened.stored.size : opened.fill.size!;
+    this.record(!("stored" in opened) && opened.created, size);
+    return { digest, size };
   }
 
   async getBlob(digest: string, range: ((size: number) => ByteRange | undefined) | undefined): Promise<BlobContent> {
@@ -149,16 +115,7 @@ export class CachedRepository extends StoredRepository implements Repository {
       this.observer.cacheHit(wanted ? wanted.end - wanted.start + 1 : link.size);
       return this.readStored(digest, link.key, link.size, wanted);
     }
-    try {
-      return await this.fill(parseDigest(digest), range);
-    } catch (error) {
-      // One answer whether or not another repository stored the blob (the upstream was asked
-      // with a HEAD or a GET, whose 404s read differently): existence elsewhere must not show.
-      if (error instanceof OciError && error.code === "BLOB_UNKNOWN") {
-        throw new OciError("BLOB_UNKNOWN", `blob ${digest} of ${this.target.repository} not found at upstream ${this.target.upstream.name}`, { upstream: this.target.upstream.name });
-      }
-      throw error;
-    }
+    return this.unknownToUpstream(digest, () => this.fill(parseDigest(digest), range));
   }
 
   // ── writes: a cache is read-only ───────────────────────────────────────
@@ -247,115 +204,119 @@ export class CachedRepository extends StoredRepository implements Repository {
    * (no upstream request), or the upstream answers a HEAD for it. Null when the copy was
    * deleted in between (the next claim fetches it again).
    */
-  private async adoptStored(digest: string, size: number): Promise<{ key: string; size: number } | null> {
+  private async adoptStored(digest: string, size: number, vouched = false): Promise<{ key: string; size: number } | null> {
     const index = blobIndexStub(this.env, digest);
-    if (!(await index.isLinkedTo(this.name)) && !(await this.state.namesBlob(digest))) {
+    if (!vouched && !(await index.isLinkedTo(this.name)) && !(await this.state.namesBlob(digest))) {
       const upstream = await this.client.headBlob(this.target.repository, digest);
-      if (upstream.size !== size) {
-        throw new OciError("UPSTREAM_UNAVAILABLE", `upstream ${this.target.upstream.name} reports ${upstream.size} bytes for blob ${digest}, not ${size}`, { upstream: this.target.upstream.name }, 502);
-      }
+      if (upstream.size !== size) throw this.sizeDisagrees(digest, upstream.size, size);
     }
     const location = await index.linkExisting(digest, this.name);
     if (location) await this.state.linkBlob(digest, location.size, location.key);
     return location;
   }
 
-  /** One upstream fetch per uncached blob, however many clients ask at once. */
+  /**
+   * One answer whether or not another repository stored the blob (the upstream was asked with a
+   * HEAD or a GET, whose 404s read differently): existence elsewhere must not show.
+   */
+  private async unknownToUpstream<T>(digest: string, operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      if (error instanceof OciError && error.code === "BLOB_UNKNOWN") {
+        throw new OciError("BLOB_UNKNOWN", `blob ${digest} of ${this.target.repository} not found at upstream ${this.target.upstream.name}`, { upstream: this.target.upstream.name });
+      }
+      throw error;
+    }
+  }
+
+  /** A request that started the fill is a miss; one that follows another's is served from its single fetch. */
+  private record(created: boolean, bytes: number): void {
+    if (created) this.observer.cacheMiss(bytes);
+    else this.observer.cacheHit(bytes);
+  }
+
+  /** One upstream fetch per uncached blob, however many clients ask at once, each served as the bytes arrive. */
   private async fill(digest: ParsedDigest, range: ((size: number) => ByteRange | undefined) | undefined): Promise<BlobContent> {
+    const opened = await this.openFill(digest);
+    if ("stored" in opened) {
+      const wanted = range?.(opened.stored.size);
+      this.record(false, wanted ? wanted.end - wanted.start + 1 : opened.stored.size);
+      return this.readStored(digest.digest, opened.stored.key, opened.stored.size, wanted);
+    }
+    const size = opened.fill.size!;
+    const wanted = range?.(size);
+    let progress: FillProgress = opened.fill;
+    if (wanted) {
+      // A 206 starts only once its bytes are stored, so a partial response never breaks midway
+      // (and an upstream failure is still a clear error status).
+      progress = await this.awaitFill(digest, progress, (p) => p.committed > wanted.end);
+    }
+    this.record(opened.created, wanted ? wanted.end - wanted.start + 1 : size);
+    if (progress.state === "done" && progress.key) return this.readStored(digest.digest, progress.key, size, wanted);
+    const index = blobIndexStub(this.env, digest.digest);
+    const body = followFill(
+      {
+        bucket: this.env.BLOBS,
+        digest,
+        size,
+        progress,
+        poll: () => index.fillStatus(progress.fillId),
+        locate: () => index.locate(digest.digest),
+      },
+      wanted?.start ?? 0,
+      wanted?.end ?? size - 1,
+    );
+    return { digest: digest.digest, size, body, range: wanted };
+  }
+
+  /**
+   * The stored copy (vouched for, see adoptStored), or the fill of the blob — started by this
+   * request or followed — once the fill knows the size (an upstream that sends no length: once
+   * it is done). A fill for another cached repository is followed only after this repository's
+   * upstream vouched for the blob, and then links the blob here too when it ends.
+   */
+  private async openFill(digest: ParsedDigest): Promise<{ stored: { key: string; size: number } } | { fill: FillProgress & { size: number }; created: boolean }> {
+    const index = blobIndexStub(this.env, digest.digest);
+    let vouched = false;
+    let upstreamSize: number | undefined;
+    for (;;) {
+      const { stored, fill, created } = await index.startFill({ digest: digest.digest, upstream: this.target.upstream, upstreamRepository: this.target.repository, repository: this.name });
+      if (stored || !fill) {
+        const location = stored ? await this.adoptStored(digest.digest, stored.size, vouched && (upstreamSize === undefined || upstreamSize === stored.size)) : null;
+        if (location) return { stored: location };
+        continue;
+      }
+      let progress: FillProgress = fill;
+      if (progress.repository !== this.name && progress.state === "running") {
+        if (!vouched && !(await this.state.namesBlob(digest.digest))) upstreamSize = (await this.client.headBlob(this.target.repository, digest.digest)).size;
+        vouched = true;
+        if (!(await index.joinFill(progress.fillId, this.name))) continue;
+      }
+      progress = await this.awaitFill(digest, progress, (p) => p.size !== null);
+      if (upstreamSize !== undefined && progress.size !== null && progress.size !== upstreamSize) throw this.sizeDisagrees(digest.digest, upstreamSize, progress.size);
+      if (progress.state === "running" && progress.size !== null) return { fill: { ...progress, size: progress.size }, created };
+      if (progress.state === "done" && progress.key && progress.size !== null && progress.repository === this.name) return { fill: { ...progress, size: progress.size }, created };
+      // Done for another repository (now linked here too), or long gone: the stored copy serves.
+    }
+  }
+
+  /** Polls the fill (50 ms doubling to 1 s) until `ready` holds or it ended; a failed fill throws its error. */
+  private async awaitFill(digest: ParsedDigest, progress: FillProgress, ready: (progress: FillProgress) => boolean): Promise<FillProgress> {
     const index = blobIndexStub(this.env, digest.digest);
     const deadline = Date.now() + FOLLOWER_PATIENCE_MS;
     for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
-      const claim = await index.claimFill(digest.digest);
-      if (claim.state === "leader") return this.lead(digest, claim.token, range);
-      if (claim.state === "stored") {
-        const location = await this.adoptStored(digest.digest, claim.size);
-        if (!location) continue;
-        const wanted = range?.(location.size);
-        this.observer.cacheHit(wanted ? wanted.end - wanted.start + 1 : location.size);
-        return this.readStored(digest.digest, location.key, location.size, wanted);
-      }
+      if (progress.state === "failed") throw fillError(progress.error, digest.digest);
+      if (progress.state !== "running" || ready(progress)) return progress;
       if (Date.now() > deadline) {
         throw new OciError("UPSTREAM_UNAVAILABLE", `blob ${digest.digest} is still being fetched from ${this.target.upstream.name}; retry`, undefined, 503, { "Retry-After": "10" });
       }
       await new Promise((resolve) => setTimeout(resolve, delay));
+      progress = await index.fillStatus(progress.fillId);
     }
   }
 
-  /** This request fetches the blob: stream it to the client while R2 stores it. */
-  private async lead(digest: ParsedDigest, token: string, range: ((size: number) => ByteRange | undefined) | undefined): Promise<BlobContent> {
-    const index = blobIndexStub(this.env, digest.digest);
-    // The lease is renewed only while bytes arrive. A leader that stopped making progress —
-    // an upstream that went quiet, a client that stopped reading (the tee paces the upstream to
-    // it), a storage call that never returns — lets it lapse, and a waiting request takes over
-    // instead of waiting out FOLLOWER_PATIENCE_MS behind it.
-    let lastProgress = Date.now();
-    const renew = setInterval(() => {
-      if (Date.now() - lastProgress < FILL_LEASE_MS) void index.renewFill(token).catch(() => undefined);
-    }, FILL_LEASE_MS / 3);
-    let response: Response;
-    try {
-      response = await this.client.getBlob(this.target.repository, digest.digest);
-    } catch (error) {
-      clearInterval(renew);
-      await index.abandonFill(token);
-      throw error;
-    }
-    const header = response.headers.get("Content-Length");
-    const length = header === null ? undefined : Number(header);
-    // A plain stream (workerd cannot pipe the client's FixedLengthStream into storeWhole's own)
-    // that notes progress and the upstream's own failure.
-    let upstreamError: unknown;
-    const source = observed(response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() }), {
-      onChunk: () => {
-        lastProgress = Date.now();
-      },
-      onError: (error) => {
-        upstreamError = error;
-      },
-    });
-
-    const store = async (body: ReadableStream<Uint8Array>): Promise<StoredBlob> => {
-      try {
-        const stored = length !== undefined && length <= MAX_SINGLE_PUT
-          ? await storeWhole(this.env, this.name, digest, body, length, token)
-          : await storeStream(this.env, this.name, digest, newUploadSession(), body, token);
-        await this.state.linkBlob(stored.digest, stored.size, stored.key);
-        return stored;
-      } catch (error) {
-        await index.abandonFill(token).catch(() => undefined);
-        // storeWhole reports a broken body as a digest mismatch of an upload; the client
-        // should hear what the upstream did.
-        throw upstreamError === undefined ? error : this.upstreamFailure(upstreamError);
-      } finally {
-        clearInterval(renew);
-      }
-    };
-
-    if (length === undefined || range) {
-      // The size (for the range, or for the headers) is known only once stored.
-      const stored = await store(source);
-      const wanted = range?.(stored.size);
-      this.observer.cacheMiss(wanted ? wanted.end - wanted.start + 1 : stored.size);
-      return this.readStored(digest.digest, stored.key, stored.size, wanted);
-    }
-    const [toClient, toStore] = pacedTee(source);
-    this.waitUntil(store(toStore).catch((error) => console.warn("cache fill failed", this.name, digest.digest, String(error))));
-    this.observer.cacheMiss(length);
-    // A tee branch is a plain stream: without a FixedLengthStream the Worker would answer with
-    // chunked encoding and drop the Content-Length header the handler sets.
-    return { digest: digest.digest, size: length, body: withKnownLength(toClient, length) };
+  private sizeDisagrees(digest: string, upstream: number, stored: number): OciError {
+    return new OciError("UPSTREAM_UNAVAILABLE", `upstream ${this.target.upstream.name} reports ${upstream} bytes for blob ${digest}, not ${stored}`, { upstream: this.target.upstream.name }, 502);
   }
-
-  /**
-   * The upstream body's failure as the client should see it. The client's guard raised an
-   * OciError, but through the FixedLengthStream it arrives as a plain Error with its text.
-   */
-  private upstreamFailure(error: unknown): OciError {
-    if (error instanceof OciError) return error;
-    const upstream = this.target.upstream.name;
-    const text = (error instanceof Error ? error.message : String(error)).replace(/^OciError: /, "");
-    return new OciError("UPSTREAM_UNAVAILABLE", text.startsWith(`upstream ${upstream}`) ? text : `upstream ${upstream}: ${text}`, { upstream }, 502);
-  }
-
 }
-

@@ -5,6 +5,7 @@
 // later request can verify the digest, in most cases without re-reading the blob.
 
 import { chunkReader, type BlobBody } from "../streams/chunk-reader";
+import { deletePrefix } from "./blob-keys";
 import { UploadHash } from "./upload-hash";
 import { PART_SIZE, tailSize, uploadPrefix, type UploadSession } from "./upload-session";
 
@@ -179,11 +180,5 @@ export async function deleteUploadData(bucket: R2Bucket, session: UploadSession)
       .abort()
       .catch(() => undefined);
   }
-  const prefix = uploadPrefix(session.id);
-  let cursor: string | undefined;
-  do {
-    const page = await bucket.list({ prefix, cursor });
-    if (page.objects.length) await bucket.delete(page.objects.map((o) => o.key));
-    cursor = page.truncated ? page.cursor : undefined;
-  } while (cursor);
+  await deletePrefix(bucket, uploadPrefix(session.id));
 }

@@ -120,14 +120,20 @@ export class UpstreamClient {
    * A blob as a streaming Response (200, Content-Length when the upstream sent one,
    * Docker-Content-Digest). The body errors instead of ending when the upstream's bytes are short,
    * long, stalled or do not hash to `digest`; the last chunk is held back until the hash matched.
+   * With `start` > 0 the body begins at that byte (a Range request; an upstream that ignores it
+   * and answers 200 has the first bytes skipped) and Content-Length counts the bytes from there;
+   * only a body read from byte 0 can be checked against the digest, so a resumed one is not.
    */
-  getBlob(repository: string, digest: string): Promise<Response> {
+  getBlob(repository: string, digest: string, start = 0): Promise<Response> {
     return this.reported(async () => {
       const repo = this.repository(repository);
       const parsed = parseDigest(digest);
       const what = `blob ${digest} of ${repo}`;
-      const { response } = await this.send("get-blob", "GET", repo, `blobs/${digest}`, { Accept: "*/*", "Accept-Encoding": "identity" }, what);
-      if (response.status !== 200) throw await errorFromResponse(response, { upstream: this.upstream.name, what, notFound: "BLOB_UNKNOWN" });
+      const request: Record<string, string> = { Accept: "*/*", "Accept-Encoding": "identity" };
+      if (start > 0) request.Range = `bytes=${start}-`;
+      const { response } = await this.send("get-blob", "GET", repo, `blobs/${digest}`, request, what);
+      const ranged = start > 0 && response.status === 206;
+      if (response.status !== 200 && !ranged) throw await errorFromResponse(response, { upstream: this.upstream.name, what, notFound: "BLOB_UNKNOWN" });
       const header = response.headers.get("docker-content-digest");
       if (header && looksLikeDigest(header)) {
         const reported = this.headerDigest(header, what);
@@ -137,25 +143,41 @@ export class UpstreamClient {
         }
       }
       const length = parseLength(response.headers.get("content-length"));
+      if (ranged) {
+        const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(response.headers.get("content-range")?.trim() ?? "");
+        if (!range || Number(range[1]) !== start || (length !== undefined && length !== Number(range[2]) - start + 1)) {
+          response.body?.cancel().catch(() => {});
+          throw this.corrupt(`${what}: asked for bytes from ${start}, got Content-Range "${response.headers.get("content-range") ?? ""}"`);
+        }
+      }
       const headers = new Headers({
         "Content-Type": response.headers.get("content-type") || "application/octet-stream",
         "Docker-Content-Digest": parsed.digest,
       });
       const source = response.body ?? new ReadableStream<Uint8Array>({ start: (controller) => controller.close() });
-      const guarded = guardBody(source, {
+      let guarded = guardBody(source, {
         upstream: this.upstream.name,
         what,
         idleTimeoutMs: this.bodyIdleTimeoutMs,
         expectedLength: length,
-        digest: parsed,
+        digest: ranged ? undefined : parsed,
         onEnd: (bytes, error) => {
           this.observer.onBytes(bytes);
           if (error) this.observer.onError(error.message);
         },
       });
-      if (length === undefined) return new Response(guarded, { status: 200, headers });
-      headers.set("Content-Length", String(length));
-      return new Response(withKnownLength(guarded, length), { status: 200, headers });
+      let remaining = length;
+      if (start > 0 && !ranged) {
+        if (length !== undefined && length < start) {
+          guarded.cancel().catch(() => {});
+          throw this.corrupt(`${what}: ${length} bytes, but the fill already has ${start}`);
+        }
+        guarded = guarded.pipeThrough(skipBytes(start));
+        remaining = length === undefined ? undefined : length - start;
+      }
+      if (remaining === undefined) return new Response(guarded, { status: 200, headers });
+      headers.set("Content-Length", String(remaining));
+      return new Response(withKnownLength(guarded, remaining), { status: 200, headers });
     });
   }
 
@@ -254,6 +276,21 @@ export class UpstreamClient {
       throw oci;
     }
   }
+}
+
+/** Drops the first `count` bytes of a stream (an upstream that answered a Range request with 200). */
+function skipBytes(count: number): TransformStream<Uint8Array, Uint8Array> {
+  let left = count;
+  return new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      if (left >= chunk.byteLength) {
+        left -= chunk.byteLength;
+        return;
+      }
+      controller.enqueue(left > 0 ? chunk.subarray(left) : chunk);
+      left = 0;
+    },
+  });
 }
 
 function checkReference(reference: string): void {

@@ -1,0 +1,98 @@
+// A client's view of a cache fill that runs in the blob's BlobIndexDO: the bytes of `start`..`end`
+// as they arrive. Whole parts are read from the fill's segment objects as soon as they are
+// committed (the client never waits for the whole blob), the rest from the final object once the
+// fill is done; a failed fill errors the stream. Any number of clients follow one fill.
+
+import { OciError } from "../http/errors";
+import type { ParsedDigest } from "../oci/digest";
+import { withKnownLength } from "../upstream/body";
+import { fillError, type FillProgress } from "./fill-jobs";
+import { segmentKey } from "./fill-slice";
+import { readObject } from "./object-reader";
+import { PART_SIZE } from "./upload-session";
+
+export interface FollowedFill {
+  bucket: R2Bucket;
+  digest: ParsedDigest;
+  size: number;
+  /** The fill's progress as last seen. */
+  progress: FillProgress;
+  /** Asks the blob index again. */
+  poll(): Promise<FillProgress>;
+  /** Where the stored blob is once the fill's record is gone. */
+  locate(): Promise<{ key: string; size: number } | null>;
+}
+
+const POLL_FIRST_MS = 50;
+const POLL_MAX_MS = 1000;
+
+/** Bytes `start`..`end` (inclusive) of the filled blob, with a known length. */
+export function followFill(fill: FollowedFill, start: number, end: number): ReadableStream<Uint8Array> {
+  const chunks = followedBytes(fill, start, end);
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const next = await chunks.next();
+        if (next.done) controller.close();
+        else controller.enqueue(next.value);
+      },
+      async cancel() {
+        await chunks.return(undefined);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  return withKnownLength(stream, end - start + 1);
+}
+
+async function* followedBytes(fill: FollowedFill, start: number, end: number): AsyncGenerator<Uint8Array, void, undefined> {
+  let progress = fill.progress;
+  let position = start;
+  let delay = POLL_FIRST_MS;
+  while (position <= end) {
+    if (progress.state === "failed") throw fillError(progress.error, fill.digest.digest);
+    if (progress.state === "done" || progress.state === "gone") {
+      const key = progress.key ?? (await fill.locate())?.key;
+      const body = key ? await readObject(fill.bucket, key, fill.size, { start: position, end }) : null;
+      if (!body) throw new OciError("BLOB_UNKNOWN", `blob ${fill.digest.digest} is missing from storage`);
+      yield* chunksOf(body);
+      return;
+    }
+    if (progress.committed > position) {
+      const index = Math.floor(position / PART_SIZE);
+      const offset = position - index * PART_SIZE;
+      const length = Math.min(PART_SIZE - offset, end - position + 1);
+      const segment = await fill.bucket.get(segmentKey(fill.digest, progress.fillId, index), { range: { offset, length } });
+      if (!segment) {
+        // Segments are removed a while after the fill ended: the final object has the bytes.
+        progress = await fill.poll();
+        if (progress.state === "running") throw new OciError("UPSTREAM_UNAVAILABLE", `cache fill of ${fill.digest.digest} lost part ${index}`, undefined, 502);
+        continue;
+      }
+      for await (const chunk of chunksOf(segment.body)) {
+        position += chunk.byteLength;
+        yield chunk;
+      }
+      delay = POLL_FIRST_MS;
+      continue;
+    }
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    delay = Math.min(delay * 2, POLL_MAX_MS);
+    progress = await fill.poll();
+  }
+}
+
+async function* chunksOf(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array, void, undefined> {
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      yield value;
+    }
+  } finally {
+    reader.releaseLock();
+    // An early return (the client hung up) leaves the rest unread: let R2 stop sending it.
+    await body.cancel().catch(() => undefined);
+  }
+}

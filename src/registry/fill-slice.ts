@@ -1,0 +1,219 @@
+// One slice of a cache fill, run by the blob's BlobIndexDO in its alarm (see fill-jobs.ts): GET
+// the blob from the upstream from the first byte not yet stored (a Range request after the
+// first slice), cut the bytes into PART_SIZE parts and write each part twice — as a part of the
+// final multipart object, and as a readable segment object that followers stream from while the
+// fill goes on (R2 cannot read the parts of an unfinished multipart upload). A part counts as
+// committed once both writes succeeded; a partial part at a slice's end is dropped and fetched
+// again. Blobs of at most one part are put whole with R2's own digest check.
+
+import { OciError } from "../http/errors";
+import { parseDigest, type ParsedDigest } from "../oci/digest";
+import { UpstreamClient } from "../upstream/client";
+import type { UpstreamConfig } from "../upstream/config";
+import { RecordingObserver, type WaitUntil } from "../upstream/recording-observer";
+import { contentKey } from "./blob-keys";
+import { hashObject } from "./blob-writer";
+import { PART_SIZE } from "./upload-session";
+
+export interface FillPart {
+  partNumber: number;
+  etag: string;
+}
+
+/** What a slice needs to know about its fill job (persisted by the BlobIndexDO). */
+export interface FillJobState {
+  id: string;
+  digest: string;
+  upstream: UpstreamConfig;
+  upstreamRepository: string;
+  size: number | null;
+  /** Bytes stored as whole parts (a multiple of PART_SIZE). */
+  committed: number;
+  multipartKey: string | null;
+  multipartId: string | null;
+  parts: FillPart[];
+}
+
+export type SliceOutcome =
+  | { kind: "done"; key: string; size: number }
+  /** The slice's time is up; the next one continues with a Range request. */
+  | { kind: "paused" }
+  /** `beforeBody`: the upstream did not answer with the blob (headers phase). */
+  | { kind: "broken"; error: OciError; permanent: boolean; beforeBody: boolean };
+
+export interface SliceHooks {
+  /** The upstream answered; `size` is the blob's size when it sent a length. */
+  sized(size: number | null): void;
+  /** A part is stored twice: persist the progress (a later slice resumes from here). */
+  committed(progress: { committed: number; parts: FillPart[]; multipartKey: string; multipartId: string }): void;
+}
+
+/** Where followers read part `index` of fill `fillId` while it runs. */
+export function segmentKey(digest: ParsedDigest, fillId: string, index: number): string {
+  return `${segmentPrefix(digest, fillId)}${index}`;
+}
+
+export function segmentPrefix(digest: ParsedDigest, fillId: string): string {
+  return `fills/${digest.hex}/${fillId}/`;
+}
+
+export async function runFillSlice(env: Env, job: FillJobState, deadline: number, hooks: SliceHooks, waitUntil: WaitUntil): Promise<SliceOutcome> {
+  const digest = parseDigest(job.digest);
+  const upstream = job.upstream.name;
+  const client = new UpstreamClient(job.upstream, { observer: new RecordingObserver(env, upstream, waitUntil) });
+  let response: Response;
+  try {
+    response = await client.getBlob(job.upstreamRepository, job.digest, job.committed);
+  } catch (error) {
+    const oci = upstreamFailure(error, upstream);
+    return { kind: "broken", error: oci, permanent: isPermanent(oci), beforeBody: true };
+  }
+  const header = response.headers.get("Content-Length");
+  const size = header === null ? null : job.committed + Number(header);
+  if (job.size !== null && size !== null && size !== job.size) {
+    response.body?.cancel().catch(() => undefined);
+    const error = new OciError("UPSTREAM_UNAVAILABLE", `upstream ${upstream}: blob ${job.digest} is ${size} bytes now, it was ${job.size}`, { upstream }, 502);
+    return { kind: "broken", error, permanent: true, beforeBody: false };
+  }
+  hooks.sized(size ?? job.size);
+  const body = response.body ?? new ReadableStream<Uint8Array>({ start: (controller) => controller.close() });
+  const writer = new PartWriter(env.BLOBS, digest, job, hooks, size);
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      if (Date.now() >= deadline) {
+        await reader.cancel("slice time is up").catch(() => undefined);
+        await writer.settle();
+        return { kind: "paused" };
+      }
+      const { done, value } = await reader.read();
+      if (done) break;
+      await writer.write(value);
+      // Yield to the event loop once per chunk: when the upstream is ahead of us every read
+      // succeeds at once, and without this the object serves no other call (the followers'
+      // status polls) until the slice ends (issue #11 saw the same in a request).
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    const stored = await writer.finish();
+    if (job.committed > 0 && (await hashObject(env.BLOBS, stored.key, digest)) !== digest.hex) {
+      // Resumed: no one stream saw every byte, so the assembled object is read back (natively).
+      await env.BLOBS.delete(stored.key);
+      const error = new OciError("UPSTREAM_UNAVAILABLE", `upstream ${upstream}: blob ${job.digest} of ${job.upstreamRepository}: content does not match the digest`, { upstream }, 502);
+      return { kind: "broken", error, permanent: true, beforeBody: false };
+    }
+    return { kind: "done", ...stored };
+  } catch (error) {
+    await reader.cancel(error).catch(() => undefined);
+    await writer.settle().catch(() => undefined);
+    const oci = upstreamFailure(error, upstream);
+    return { kind: "broken", error: oci, permanent: isPermanent(oci), beforeBody: false };
+  }
+}
+
+/**
+ * Parts of PART_SIZE bytes, each written to the multipart upload and to its segment object in
+ * parallel while the next one fills; two buffers take turns (see UploadWriter for why).
+ */
+class PartWriter {
+  private buffer: Uint8Array;
+  private spare: Uint8Array | undefined;
+  private filled = 0;
+  private inFlight: Promise<void> | undefined;
+  private multipart: R2MultipartUpload | undefined;
+  private readonly parts: FillPart[];
+  private committed: number;
+
+  constructor(
+    private readonly bucket: R2Bucket,
+    private readonly digest: ParsedDigest,
+    private readonly job: FillJobState,
+    private readonly hooks: SliceHooks,
+    size: number | null,
+  ) {
+    this.parts = [...job.parts];
+    this.committed = job.committed;
+    if (job.multipartKey && job.multipartId) this.multipart = bucket.resumeMultipartUpload(job.multipartKey, job.multipartId);
+    // A blob smaller than a part never needs a whole part buffer.
+    this.buffer = new Uint8Array(size !== null && size - job.committed < PART_SIZE ? size - job.committed : PART_SIZE);
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    let at = 0;
+    while (at < chunk.byteLength) {
+      if (this.filled === this.buffer.byteLength) await this.grow();
+      const take = Math.min(this.buffer.byteLength - this.filled, chunk.byteLength - at);
+      this.buffer.set(chunk.subarray(at, at + take), this.filled);
+      this.filled += take;
+      at += take;
+      if (this.filled === PART_SIZE) await this.flush();
+    }
+  }
+
+  /** Waits for the part in flight; a failed write throws. */
+  async settle(): Promise<void> {
+    await this.inFlight;
+  }
+
+  async finish(): Promise<{ key: string; size: number }> {
+    await this.settle();
+    const size = this.committed + this.filled;
+    if (!this.multipart) {
+      // The whole blob is in the buffer: one put, and R2 checks the digest itself.
+      const key = contentKey(this.digest);
+      try {
+        await this.bucket.put(key, this.buffer.subarray(0, this.filled), { [this.digest.algorithm]: this.digest.hex });
+      } catch (error) {
+        if (error instanceof Error && /checksum|digest|sha-?(256|512)|10037|BadDigest/i.test(error.message)) {
+          throw new OciError("UPSTREAM_UNAVAILABLE", `blob ${this.digest.digest}: content does not match the digest`, undefined, 502);
+        }
+        throw error;
+      }
+      return { key, size };
+    }
+    if (this.filled > 0) {
+      const part = await this.multipart.uploadPart(this.parts.length + 1, this.buffer.subarray(0, this.filled));
+      this.parts.push({ partNumber: part.partNumber, etag: part.etag });
+    }
+    await this.multipart.complete(this.parts);
+    return { key: this.multipart.key, size };
+  }
+
+  /** A blob of unknown size outgrew its first guess (never beyond PART_SIZE). */
+  private async grow(): Promise<void> {
+    const grown = new Uint8Array(PART_SIZE);
+    grown.set(this.buffer.subarray(0, this.filled));
+    this.buffer = grown;
+  }
+
+  private async flush(): Promise<void> {
+    await this.inFlight;
+    this.multipart ??= await this.bucket.createMultipartUpload(`assembled/fill-${this.job.id}`);
+    const multipart = this.multipart;
+    const index = this.parts.length;
+    const full = this.buffer;
+    this.buffer = this.spare ?? new Uint8Array(PART_SIZE);
+    this.spare = full;
+    this.filled = 0;
+    this.inFlight = Promise.all([multipart.uploadPart(index + 1, full), this.bucket.put(segmentKey(this.digest, this.job.id, index), full)]).then(([part]) => {
+      this.parts.push({ partNumber: part.partNumber, etag: part.etag });
+      this.committed += PART_SIZE;
+      this.hooks.committed({ committed: this.committed, parts: [...this.parts], multipartKey: multipart.key, multipartId: multipart.uploadId });
+    });
+  }
+}
+
+/**
+ * The upstream's failure as a client should see it. The body guard raised an OciError, but
+ * through the Response's FixedLengthStream it arrives as a plain Error with its text.
+ */
+export function upstreamFailure(error: unknown, upstream: string): OciError {
+  if (error instanceof OciError) return error;
+  const text = (error instanceof Error ? error.message : String(error)).replace(/^OciError: /, "");
+  return new OciError("UPSTREAM_UNAVAILABLE", text.startsWith(`upstream ${upstream}`) ? text : `upstream ${upstream}: ${text}`, { upstream }, 502);
+}
+
+/** Failures another attempt cannot fix: the blob is not there, not ours to read, or not what its digest says. */
+function isPermanent(error: OciError): boolean {
+  if (error.code === "BLOB_UNKNOWN" || error.code === "DENIED" || error.code === "UNAUTHORIZED" || error.code === "NAME_UNKNOWN") return true;
+  return /content has digest|does not match the digest|upstream sent blob|longer than its Content-Length/.test(error.message);
+}
