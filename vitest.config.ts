@@ -16,6 +16,8 @@ export default defineConfig({
           BLOB_GRACE_SECONDS: "3",
           // test/v2/upload-sessions.test.ts waits for a stalled body to time out.
           BODY_IDLE_TIMEOUT_SECONDS: "2",
+          // test/upstream/cache-fill.test.ts watches a fill give up: 3 attempts (2 s, 4 s backoff), not 6.
+          FILL_RETRIES: "2",
           RETENTION_POLICIES: JSON.stringify([
             { repositories: "retain/keep/**", keepTags: [{ pattern: "build-*", keep: 2 }], deleteUntaggedAfter: "0s" },
             { repositories: "retain/**", deleteUntaggedAfter: 0 },

@@ -184,7 +184,7 @@ export async function pushUpstream(registryUrl, repo, tag, dir, descriptor, { cr
 // Runtime faults of a front (see test/upstream/peers/front.mjs)
 
 /** Make the front at `frontUrl` answer requests under /v2/<repo>/ with `mode`. */
-export async function setFault(frontUrl, repo, mode, { match, method, times, message, chunked } = {}) {
+export async function setFault(frontUrl, repo, mode, { match, method, times, message, chunked, rate } = {}) {
   const url = new URL("/__fault", frontUrl);
   url.searchParams.set("repo", repo);
   url.searchParams.set("mode", mode);
@@ -193,6 +193,7 @@ export async function setFault(frontUrl, repo, mode, { match, method, times, mes
   if (times) url.searchParams.set("times", String(times));
   if (message) url.searchParams.set("message", message);
   if (chunked) url.searchParams.set("chunked", "1");
+  if (rate) url.searchParams.set("rate", String(rate));
   const response = await fetch(url, { method: "POST" });
   if (response.status !== 200) throw new Error(`setFault ${repo} ${mode}: ${response.status} ${await response.text()}`);
 }

@@ -73,6 +73,8 @@ export interface LogEntry {
   path: string;
   auth?: string;
   scope?: string;
+  /** The request's Range header, if any. */
+  range?: string;
 }
 
 /** The shared request log of all proxies, the token server and the CDN. */

@@ -3,7 +3,7 @@
 //   /v2/status-NNN/...            answer NNN (429 with Retry-After: 17, 503 with Retry-After: 5)
 //   /v2/slow-headers/...          never answer (socket closed after 10 s)
 //   /v2/slow-body/<repo>/...      headers and 1 KiB of body, then silence
-//   /v2/truncated/<repo>/...      full Content-Length, half the body, then a closed socket
+//   /v2/truncated/<repo>/...      full Content-Length, half the body (all delivered), then a closed socket
 //   /v2/corrupt/<repo>/...        full length, first byte flipped
 //   /v2/no-digest/<repo>/...      passthrough without Docker-Content-Digest
 //   /v2/no-length/<repo>/...      passthrough without Content-Length (chunked), as some CDNs send
@@ -24,13 +24,16 @@
 // request under /v2/<repo>/ (blobs or manifests only with match=, one method only with method=),
 // for the next N of them with times=N; message= replaces the error message of status-NNN;
 // chunked=1 drops Content-Length from whatever the mode sends (e.g. chunked=1 with corrupt). <mode> is any path mode above (status-NNN, slow-headers, slow-body, truncated,
-// corrupt, no-digest, cdn, …) or `drop`: the connection is destroyed before any answer (a
-// registry that went away mid-request). Control requests are not logged.
+// corrupt, no-digest, cdn, …), `drop`: the connection is destroyed before any answer (a
+// registry that went away mid-request), or `trickle` with rate=<bytes per second> (default 1 MiB/s):
+// the registry's answer, Range requests included, sent no faster than that — a slow network in
+// front of the real registry. Control requests are not logged; a request's Range header is
+// logged as `range`.
 import { request as httpRequest, createServer } from "node:http";
 
 const MODES = new Set(["slow-headers", "slow-body", "truncated", "corrupt", "no-digest", "no-length", "cdn", "same-origin-redirect", "redirect-ftp", "redirect-loop"]);
 /** Modes only the runtime control (POST /__fault) can select. */
-const RUNTIME_MODES = new Set(["drop"]);
+const RUNTIME_MODES = new Set(["drop", "trickle"]);
 const isMode = (mode) => MODES.has(mode) || RUNTIME_MODES.has(mode) || /^status-\d{3}$/.test(mode);
 const RATE_LIMIT = { "ratelimit-limit": "100;w=21600", "ratelimit-remaining": "42;w=21600" };
 const HOLD_MS = 10_000;
@@ -104,7 +107,9 @@ function createFaults() {
       if (!repo || !isMode(mode)) return answer(400, { error: `repo and a known mode are required (got repo=${repo} mode=${mode})` });
       if (!["all", "blobs", "manifests"].includes(match)) return answer(400, { error: `match must be all, blobs or manifests (got ${match})` });
       if (!(times > 0)) return answer(400, { error: `times must be positive (got ${url.searchParams.get("times")})` });
-      faults.set(repo, { mode, match, method, times, message: url.searchParams.get("message") ?? undefined, chunked: url.searchParams.get("chunked") === "1" });
+      const rate = Number(url.searchParams.get("rate") ?? 1024 * 1024);
+      if (!(rate > 0)) return answer(400, { error: `rate must be positive (got ${url.searchParams.get("rate")})` });
+      faults.set(repo, { mode, match, method, times, rate, message: url.searchParams.get("message") ?? undefined, chunked: url.searchParams.get("chunked") === "1" });
       return answer(200, Object.fromEntries(faults));
     },
     /** The fault that applies to a /v2 request, if any (counts down `times`). */
@@ -145,7 +150,7 @@ export async function startFront({ name, target, cdnUrl, log }) {
     const url = new URL(req.url, "http://front");
     if (url.pathname === "/__log") return serveLog(log, url, res);
     if (url.pathname === "/__fault") return faults.control(req, url, res);
-    log.record({ server: name, method: req.method, path: url.pathname, auth: req.headers.authorization?.split(" ")[0] });
+    log.record({ server: name, method: req.method, path: url.pathname, auth: req.headers.authorization?.split(" ")[0], ...(req.headers.range ? { range: req.headers.range } : {}) });
 
     let mode;
     let path = req.url;
@@ -156,7 +161,8 @@ export async function startFront({ name, target, cdnUrl, log }) {
     }
     let message;
     let chunked = false;
-    if (!mode) ({ mode, message, chunked = false } = faults.take(req.method, url.pathname) ?? {});
+    let rate;
+    if (!mode) ({ mode, message, chunked = false, rate } = faults.take(req.method, url.pathname) ?? {});
     if (mode === "drop") return req.socket.destroy();
     const same = /^\/__blob\/(.+)$/.exec(url.pathname);
     if (same) path = `/v2/${same[1]}`;
@@ -197,17 +203,22 @@ export async function startFront({ name, target, cdnUrl, log }) {
       res.writeHead(200, headers).end(body);
       return;
     }
-    if ((mode === "truncated" || mode === "slow-body") && upstream.statusCode === 200 && req.method === "GET") {
+    if ((mode === "truncated" || mode === "slow-body") && (upstream.statusCode === 200 || upstream.statusCode === 206) && req.method === "GET") {
       const length = Number(upstream.headers["content-length"]);
       const keep = mode === "truncated" ? Math.floor(length / 2) : Math.min(1024, length - 1);
       const body = await readBody(upstream);
-      res.writeHead(200, headers);
-      res.write(body.subarray(0, keep));
-      if (mode === "truncated") setTimeout(() => res.socket?.destroy(), 50);
-      else hold(res);
+      res.writeHead(upstream.statusCode, headers);
+      // truncated: every byte sent is delivered, then the connection ends (a reset could make
+      // the client lose bytes still in its buffers, and the cut would not be where we say).
+      if (mode === "truncated") res.write(body.subarray(0, keep), () => res.socket?.end());
+      else {
+        res.write(body.subarray(0, keep));
+        hold(res);
+      }
       return;
     }
     res.writeHead(upstream.statusCode, headers);
+    if (mode === "trickle") return trickle(upstream, res, rate);
     upstream.pipe(res);
   });
   const url = await listen(server);
@@ -219,6 +230,33 @@ export async function startFront({ name, target, cdnUrl, log }) {
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** Copies `source` to `res` at no more than `rate` bytes per second (pieces of a tenth of a second). */
+async function trickle(source, res, rate) {
+  const step = Math.max(1, Math.floor(rate / 10));
+  const started = Date.now();
+  let sent = 0;
+  let gone = false;
+  res.on("close", () => {
+    gone = true;
+    source.destroy();
+  });
+  try {
+    for await (const chunk of source) {
+      for (let at = 0; at < chunk.length && !gone; at += step) {
+        const piece = chunk.subarray(at, at + step);
+        res.write(piece);
+        sent += piece.length;
+        const ahead = started + (sent / rate) * 1000 - Date.now();
+        if (ahead > 0) await new Promise((resolve) => setTimeout(resolve, ahead));
+      }
+      if (gone) return;
+    }
+    res.end();
+  } catch {
+    res.destroy();
+  }
 }
 
 /** The "CDN" a blob redirect points to: refuses Authorization, serves blobs from `origin`. */
