@@ -30,7 +30,10 @@ let berth;
 
 before(async () => {
   if (skip) return console.error(`\n*** SKIPPING pull-through cache fault tests: ${skip} ***\n`);
-  berth = await startWrangler({ workDir: makeTempDir("berth-faults-"), extraArgs: upstreamVars(peers) });
+  // FILL_RETRIES 0: a blob fill gives up at its first failure, as a fill does once its retries
+  // are spent (cache-fill-outlives and test/upstream/cache-fill test the retries themselves), so
+  // the client's error comes within the bounds asserted here and not after a minute of backoff.
+  berth = await startWrangler({ workDir: makeTempDir("berth-faults-"), extraArgs: [...upstreamVars(peers), "--var", "FILL_RETRIES:0"] });
 });
 
 after(async () => {
@@ -111,7 +114,9 @@ for (const [mode, chunked] of [
       const first = await attempt(path);
       if (STATUS[mode]) {
         assertErrorAnswer(first, mode, "GET");
-      } else if (chunked) {
+      } else if (chunked || first.status !== 200) {
+        // Without a length the blob is stored before any answer; with one, the fill (run by the
+        // blob index, not this request) may fail before the client was answered: a clear 502.
         assert.equal(first.status, 502, `${first.status} ${first.message}`);
         assert.equal(first.code, "UPSTREAM_UNAVAILABLE");
         assert.match(first.message, mode === "corrupt" ? /digest/ : /broke|ended/);
