@@ -6,6 +6,7 @@
 import { OciError } from "../http/errors";
 import type { ParsedDigest } from "../oci/digest";
 import { withKnownLength } from "../upstream/body";
+import { chunkReader } from "./chunk-reader";
 import { fillError, type FillProgress } from "./fill-jobs";
 import { segmentKey } from "./fill-slice";
 import { readObject } from "./object-reader";
@@ -83,7 +84,7 @@ async function* followedBytes(fill: FollowedFill, start: number, end: number): A
 }
 
 async function* chunksOf(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array, void, undefined> {
-  const reader = body.getReader();
+  const reader = chunkReader(body);
   try {
     for (;;) {
       const { done, value } = await reader.read();
@@ -91,8 +92,7 @@ async function* chunksOf(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8
       yield value;
     }
   } finally {
-    reader.releaseLock();
     // An early return (the client hung up) leaves the rest unread: let R2 stop sending it.
-    await body.cancel().catch(() => undefined);
+    await reader.cancel().catch(() => undefined);
   }
 }

@@ -8,6 +8,7 @@
 
 import { OciError } from "../http/errors";
 import { parseDigest, type ParsedDigest } from "../oci/digest";
+import { chunkReader } from "./chunk-reader";
 import { UpstreamClient } from "../upstream/client";
 import type { UpstreamConfig } from "../upstream/config";
 import { RecordingObserver, type WaitUntil } from "../upstream/recording-observer";
@@ -78,7 +79,7 @@ export async function runFillSlice(env: Env, job: FillJobState, deadline: number
   hooks.sized(size ?? job.size);
   const body = response.body ?? new ReadableStream<Uint8Array>({ start: (controller) => controller.close() });
   const writer = new PartWriter(env.BLOBS, digest, job, hooks, size);
-  const reader = body.getReader();
+  const reader = chunkReader(body);
   try {
     for (;;) {
       if (Date.now() >= deadline) {
