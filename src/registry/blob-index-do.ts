@@ -51,6 +51,8 @@ export class BlobIndexDO extends DurableObject<Env> {
   /** Set while the alarm deletes the R2 object; every other call waits for it. */
   private deleting: Promise<void> | undefined;
   private readonly fills: FillJobs;
+  /** Set while alarm() runs: the times armAt() was asked for meanwhile. */
+  private alarmDues: number[] | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -206,12 +208,18 @@ export class BlobIndexDO extends DurableObject<Env> {
 
   /**
    * Earliest-due arming: the one alarm serves deletions and the fill, and an alarm that comes
-   * early finds nothing due and arms again. (An alarm already past fires anyway; inside a
-   * running alarm getAlarm() is null until something arms it.)
+   * early finds nothing due and arms again. While the alarm runs, wishes are collected and the
+   * earliest is set when it ends (an alarm that is not set again during its run is cleared after
+   * it, and getAlarm() may name the running alarm's own, past, time). Outside a run, an alarm
+   * more than a second in the past is one that will not fire by itself any more.
    */
   private async armAt(due: number): Promise<void> {
+    if (this.alarmDues) {
+      this.alarmDues.push(due);
+      return;
+    }
     const current = await this.ctx.storage.getAlarm();
-    if (current === null || current > due) await this.ctx.storage.setAlarm(due);
+    if (current === null || current > due || current < Date.now() - 1000) await this.ctx.storage.setAlarm(due);
   }
 
   /** Unconditional; repositories use release(), which cannot race a writer. */
@@ -261,6 +269,21 @@ export class BlobIndexDO extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
+    const running = await this.ctx.storage.getAlarm();
+    this.alarmDues = [];
+    try {
+      await this.runAlarm();
+    } finally {
+      const dues = this.alarmDues;
+      this.alarmDues = undefined;
+      // An alarm set meanwhile by setAlarm() itself (not through armAt) counts too.
+      const current = await this.ctx.storage.getAlarm();
+      if (current !== null && current !== running) dues.push(current);
+      if (dues.length > 0) await this.ctx.storage.setAlarm(Math.min(...dues));
+    }
+  }
+
+  private async runAlarm(): Promise<void> {
     await this.fills.onAlarm();
     // A writer holding a pin (a running fill too) may be storing to a key we would delete.
     if (this.livePins() > 0) {

@@ -190,6 +190,8 @@ export class FillJobs {
   }
 
   private async runSlice(digest: string, row: JobRow): Promise<void> {
+    // Stored and verified by an earlier slice whose completion failed (register or link): finish it.
+    if (row.result_key !== null && row.size !== null) return this.complete(digest, row, row.result_key, row.size);
     const config = loadConfig(this.env);
     const now = Date.now();
     this.sql.exec("UPDATE fill_job SET heartbeat_at = ?, due_at = NULL WHERE id = ?", now, row.id);
@@ -234,7 +236,17 @@ export class FillJobs {
       outcome = { kind: "broken", error: new OciError("UPSTREAM_UNAVAILABLE", `cache fill of ${digest}: ${String(error)}`, undefined, 502), permanent: false, beforeBody: false };
     }
     const job = this.job(row.id)!;
-    if (outcome.kind === "done") return this.complete(digest, job, outcome.key, outcome.size);
+    if (outcome.kind === "done") {
+      // Remembered first, so that a completion that fails is retried without fetching again.
+      this.sql.exec("UPDATE fill_job SET result_key = ?, size = ? WHERE id = ?", outcome.key, outcome.size, row.id);
+      try {
+        return await this.complete(digest, job, outcome.key, outcome.size);
+      } catch (error) {
+        console.warn("cache fill stored but not registered yet; retrying", digest, String(error));
+        this.sql.exec("UPDATE fill_job SET due_at = ? WHERE id = ?", Date.now() + BACKOFF_FIRST_MS, row.id);
+        return;
+      }
+    }
     if (outcome.kind === "paused" && advanced) {
       this.sql.exec("UPDATE fill_job SET due_at = ? WHERE id = ?", Date.now(), row.id);
       return;
