@@ -51,8 +51,6 @@ export class BlobIndexDO extends DurableObject<Env> {
   /** Set while the alarm deletes the R2 object; every other call waits for it. */
   private deleting: Promise<void> | undefined;
   private readonly fills: FillJobs;
-  /** Set while alarm() runs: the times armAt() was asked for meanwhile. */
-  private alarmDues: number[] | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -207,19 +205,13 @@ export class BlobIndexDO extends DurableObject<Env> {
   }
 
   /**
-   * Earliest-due arming: the one alarm serves deletions and the fill, and an alarm that comes
-   * early finds nothing due and arms again. While the alarm runs, wishes are collected and the
-   * earliest is set when it ends (an alarm that is not set again during its run is cleared after
-   * it, and getAlarm() may name the running alarm's own, past, time). Outside a run, an alarm
-   * more than a second in the past is one that will not fire by itself any more.
+   * Earliest-due arming (the one alarm serves deletions and the fill; an alarm that comes early
+   * finds nothing due and arms again). An alarm in the past is the one running now, which is
+   * cleared when it ends unless armed again.
    */
   private async armAt(due: number): Promise<void> {
-    if (this.alarmDues) {
-      this.alarmDues.push(due);
-      return;
-    }
     const current = await this.ctx.storage.getAlarm();
-    if (current === null || current > due || current < Date.now() - 1000) await this.ctx.storage.setAlarm(due);
+    if (current === null || current > due || current < Date.now()) await this.ctx.storage.setAlarm(due);
   }
 
   /** Unconditional; repositories use release(), which cannot race a writer. */
@@ -269,25 +261,16 @@ export class BlobIndexDO extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
-    const running = await this.ctx.storage.getAlarm();
-    this.alarmDues = [];
-    try {
-      await this.runAlarm();
-    } finally {
-      const dues = this.alarmDues;
-      this.alarmDues = undefined;
-      // An alarm set meanwhile by setAlarm() itself (not through armAt) counts too.
-      const current = await this.ctx.storage.getAlarm();
-      if (current !== null && current !== running) dues.push(current);
-      if (dues.length > 0) await this.ctx.storage.setAlarm(Math.min(...dues));
-    }
+    // Deletions first, as they always ran; the fill then arms its next slice or cleanup no
+    // later than that (armAt keeps the earliest).
+    await this.deleteIfDue();
+    await this.fills.onAlarm();
   }
 
-  private async runAlarm(): Promise<void> {
-    await this.fills.onAlarm();
+  private async deleteIfDue(): Promise<void> {
     // A writer holding a pin (a running fill too) may be storing to a key we would delete.
     if (this.livePins() > 0) {
-      await this.armAt(Date.now() + PIN_TTL_MS);
+      await this.ctx.storage.setAlarm(Date.now() + PIN_TTL_MS);
       return;
     }
     for (const stray of this.sql.exec<{ r2_key: string }>("SELECT r2_key FROM stray_keys").toArray()) {
@@ -298,7 +281,7 @@ export class BlobIndexDO extends DurableObject<Env> {
     if (!row || this.linkCount() > 0 || row.unreferenced_since === null) return;
     const due = row.unreferenced_since + this.graceMs();
     if (Date.now() < due) {
-      await this.armAt(due);
+      await this.ctx.storage.setAlarm(due);
       return;
     }
     // Forget the record first, so nothing can link the blob while R2 deletes it;
@@ -321,7 +304,8 @@ export class BlobIndexDO extends DurableObject<Env> {
     if (this.linkCount() > 0) return;
     const row = this.row();
     if (row.unreferenced_since === null) this.sql.exec("UPDATE blob SET unreferenced_since = ? WHERE id = 1", Date.now());
-    await this.armAt(Date.now() + this.graceMs());
+    // The deletion's own schedule (which may move an earlier alarm later), but never past a fill's next step.
+    await this.ctx.storage.setAlarm(Math.min(Date.now() + this.graceMs(), this.fills.nextDue() ?? Infinity));
   }
 
   private ensure(digest: string): void {

@@ -175,17 +175,23 @@ export class FillJobs {
     await this.armNext();
   }
 
+  /** When the alarm is next needed for a fill: a due slice or a cleanup; null when never. */
+  nextDue(): number | null {
+    return this.sql.exec<{ due: number | null }>("SELECT min(CASE WHEN state = 'running' THEN due_at ELSE cleanup_at END) AS due FROM fill_job").one().due;
+  }
+
   /** Arms the alarm for the next due slice or cleanup (earliest wins; see BlobIndexDO.armAt). */
   private async armNext(): Promise<void> {
-    const next = this.sql
-      .exec<{ due: number | null }>("SELECT min(CASE WHEN state = 'running' THEN due_at ELSE cleanup_at END) AS due FROM fill_job")
-      .one().due;
+    const next = this.nextDue();
     if (next !== null) await this.owner.armAt(next);
   }
 
-  /** A running job whose slice died with its object (no slice here, no alarm) continues. */
+  /**
+   * A running job whose slice died with its object (no slice runs here) continues: its alarm is
+   * armed again unless an earlier one is set (a slice that died at once leaves due_at unset).
+   */
   private async revive(job: JobRow): Promise<void> {
-    if (this.slice || (await this.ctx.storage.getAlarm()) !== null) return;
+    if (this.slice) return;
     await this.owner.armAt(Math.max(Date.now(), job.due_at ?? 0));
   }
 
