@@ -6,7 +6,7 @@
 import { OciError } from "../http/errors";
 import type { ParsedDigest } from "../oci/digest";
 import { withKnownLength } from "../upstream/body";
-import { chunkReader } from "./chunk-reader";
+import { chunkReader } from "../streams/chunk-reader";
 import { fillError, type FillProgress } from "./fill-jobs";
 import { segmentKey } from "./fill-slice";
 import { readObject } from "./object-reader";
@@ -87,9 +87,10 @@ async function* chunksOf(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8
   const reader = chunkReader(body);
   try {
     for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      yield value;
+      const chunk = await reader.read();
+      if (chunk === undefined) return;
+      // The reader reuses its buffer on the next read; the client's stream may hold this chunk longer.
+      yield chunk.slice();
     }
   } finally {
     // An early return (the client hung up) leaves the rest unread: let R2 stop sending it.

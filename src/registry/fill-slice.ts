@@ -8,7 +8,7 @@
 
 import { OciError } from "../http/errors";
 import { parseDigest, type ParsedDigest } from "../oci/digest";
-import { chunkReader } from "./chunk-reader";
+import { chunkReader } from "../streams/chunk-reader";
 import { UpstreamClient } from "../upstream/client";
 import type { UpstreamConfig } from "../upstream/config";
 import { RecordingObserver, type WaitUntil } from "../upstream/recording-observer";
@@ -83,12 +83,13 @@ export async function runFillSlice(env: Env, job: FillJobState, deadline: number
   try {
     for (;;) {
       if (Date.now() >= deadline) {
-        await reader.cancel("slice time is up").catch(() => undefined);
+        await reader.cancel().catch(() => undefined);
         await writer.settle();
         return { kind: "paused" };
       }
-      const { done, value } = await reader.read();
-      if (done) break;
+      const value = await reader.read();
+      if (value === undefined) break;
+      // Copied into the part buffer before the next read reuses the chunk.
       await writer.write(value);
       // Yield to the event loop once per chunk: when the upstream is ahead of us every read
       // succeeds at once, and without this the object serves no other call (the followers'
@@ -104,7 +105,7 @@ export async function runFillSlice(env: Env, job: FillJobState, deadline: number
     }
     return { kind: "done", ...stored };
   } catch (error) {
-    await reader.cancel(error).catch(() => undefined);
+    await reader.cancel().catch(() => undefined);
     await writer.settle().catch(() => undefined);
     const oci = upstreamFailure(error, upstream);
     return { kind: "broken", error: oci, permanent: isPermanent(oci), beforeBody: false };
