@@ -31,6 +31,7 @@ import { fileURLToPath } from "node:url";
 import { request } from "node:https";
 import { request as httpRequest } from "node:http";
 import { startUpstreamPeers } from "../test/upstream/peers/start.mjs";
+import { wranglerDevEnv } from "./wrangler-env.mjs";
 
 export { freePort, killGroup };
 
@@ -103,6 +104,7 @@ export async function startWrangler({ workDir, port, extraArgs = [], authMode = 
       stdio: ["ignore", echo ? "inherit" : fd, echo ? "inherit" : fd],
       env: {
         ...process.env,
+        ...wranglerDevEnv(),
         WRANGLER_SEND_METRICS: "false",
         // no internet: skip wrangler's npm update check (it runs with the banner) and
         // miniflare's download of the Request.cf object from workers.cloudflare.com

@@ -21,6 +21,7 @@ import { request } from "node:http";
 import { startFront } from "./front.mjs";
 import { freePort, killGroup } from "./processes.mjs";
 import { localCert } from "./self-signed-cert.mjs";
+import { wranglerDevEnv } from "./wrangler-env.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const HOST = "127.0.0.1";
@@ -104,7 +105,7 @@ async function main() {
       cwd: ROOT,
       detached: true, // its own process group, stopped as a whole (workerd too)
       stdio: ["ignore", "pipe", "pipe"],
-      env: { WRANGLER_SEND_METRICS: "false", ...(process.stdout.isTTY ? { FORCE_COLOR: "1" } : {}), ...process.env },
+      env: { WRANGLER_SEND_METRICS: "false", ...(process.stdout.isTTY ? { FORCE_COLOR: "1" } : {}), ...process.env, ...wranglerDevEnv() },
     },
   );
   relay(wrangler.stdout, process.stdout, internalPort, port);
