@@ -32,7 +32,8 @@ const push = (source, repository, tag, all = false) =>
 function storedBytes() {
   const root = join(workDir, "persist", "v3", "r2", "berth-blobs", "blobs");
   if (!existsSync(root)) return 0;
-  return readdirSync(root).reduce((sum, name) => sum + statSync(join(root, name)).size, 0);
+  // A file listed may be deleted before its stat (the lifecycle's 2 s grace runs meanwhile): it is gone, 0 bytes.
+  return readdirSync(root).reduce((sum, name) => sum + (statSync(join(root, name), { throwIfNoEntry: false })?.size ?? 0), 0);
 }
 
 async function newPage(options = {}) {
