@@ -102,7 +102,8 @@ export async function hashObject(bucket: R2Bucket, key: string, digest: ParsedDi
   return toHex(await hasher.digest);
 }
 
-function isChecksumMismatch(error: unknown): boolean {
+/** R2 refused a put whose bytes do not hash to the checksum given with it. */
+export function isChecksumMismatch(error: unknown): boolean {
   return error instanceof Error && /checksum|digest|sha-?(256|512)|10037|BadDigest/i.test(error.message);
 }
 

@@ -13,7 +13,7 @@ import { UpstreamClient } from "../upstream/client";
 import type { UpstreamConfig } from "../upstream/config";
 import { RecordingObserver, type WaitUntil } from "../upstream/recording-observer";
 import { contentKey } from "./blob-keys";
-import { hashObject } from "./blob-writer";
+import { hashObject, isChecksumMismatch } from "./blob-writer";
 import { PART_SIZE } from "./upload-session";
 
 export interface FillPart {
@@ -165,7 +165,7 @@ class PartWriter {
       try {
         await this.bucket.put(key, this.buffer.subarray(0, this.filled), { [this.digest.algorithm]: this.digest.hex });
       } catch (error) {
-        if (error instanceof Error && /checksum|digest|sha-?(256|512)|10037|BadDigest/i.test(error.message)) {
+        if (isChecksumMismatch(error)) {
           throw new OciError("UPSTREAM_UNAVAILABLE", `blob ${this.digest.digest}: content does not match the digest`, undefined, 502);
         }
         throw error;
