@@ -10,6 +10,7 @@
 
 import { DurableObject } from "cloudflare:workers";
 import { loadConfig } from "../config";
+import { deleteObject, statObject } from "./segmented-object";
 import { FILL_SCHEMA, FillJobs, type FillProgress, type FillRequest, type FillStart } from "./fill-jobs";
 
 const SCHEMA = `
@@ -274,7 +275,7 @@ export class BlobIndexDO extends DurableObject<Env> {
       return;
     }
     for (const stray of this.sql.exec<{ r2_key: string }>("SELECT r2_key FROM stray_keys").toArray()) {
-      await this.env.BLOBS.delete(stray.r2_key);
+      await deleteObject(this.env.BLOBS, stray.r2_key);
       this.sql.exec("DELETE FROM stray_keys WHERE r2_key = ?", stray.r2_key);
     }
     const row = this.sql.exec<{ r2_key: string | null; unreferenced_since: number | null }>("SELECT r2_key, unreferenced_since FROM blob").toArray()[0];
@@ -290,7 +291,7 @@ export class BlobIndexDO extends DurableObject<Env> {
     this.sql.exec("DELETE FROM blob");
     if (!key) return;
     this.sql.exec("INSERT OR IGNORE INTO stray_keys (r2_key) VALUES (?)", key);
-    this.deleting = this.env.BLOBS.delete(key).then(() => {
+    this.deleting = deleteObject(this.env.BLOBS, key).then(() => {
       this.sql.exec("DELETE FROM stray_keys WHERE r2_key = ?", key);
     });
     try {
@@ -331,7 +332,7 @@ export class BlobIndexDO extends DurableObject<Env> {
   }
 
   private async exists(key: string): Promise<boolean> {
-    return (await this.env.BLOBS.head(key)) !== null;
+    return (await statObject(this.env.BLOBS, key)) !== null;
   }
 }
 

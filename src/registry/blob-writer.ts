@@ -7,6 +7,7 @@ import { OciError } from "../http/errors";
 import { digestBytes, subtleName, toHex, type ParsedDigest } from "../oci/digest";
 import { blobIndexStub } from "./blob-index-do";
 import { contentKey } from "./blob-keys";
+import { hashObject } from "./object-reader";
 import type { BlobInfo } from "./repository";
 import type { UploadSession } from "./upload-session";
 import { UploadWriter, type FinishedUpload } from "./upload-writer";
@@ -56,7 +57,7 @@ export async function storeFinished(env: Env, repository: string, digest: Parsed
     if ((await digestBytes(finished.bytes, digest.algorithm)) !== digest.digest) throw digestMismatch(digest.digest);
     return storeWhole(env, repository, digest, finished.bytes, finished.bytes.length, heldPin);
   }
-  const actual = digest.algorithm === "sha256" && finished.sha256 !== undefined ? finished.sha256 : await hashObject(env.BLOBS, finished.key, digest);
+  const actual = digest.algorithm === "sha256" && finished.sha256 !== undefined ? finished.sha256 : await hashObject(env.BLOBS, finished.key, finished.size, digest);
   if (actual !== digest.hex) {
     await env.BLOBS.delete(finished.key);
     throw digestMismatch(digest.digest);
@@ -91,15 +92,6 @@ export async function storeStream(
     throw error;
   }
   return storeFinished(env, repository, digest, finished, heldPin);
-}
-
-/** sha512 uploads, and uploads whose bytes were not all hashed as they came (upload-hash.ts). Native hashing is fast. */
-export async function hashObject(bucket: R2Bucket, key: string, digest: ParsedDigest): Promise<string> {
-  const object = await bucket.get(key);
-  if (!object) throw new Error(`assembled upload ${key} vanished`);
-  const hasher = new crypto.DigestStream(subtleName(digest.algorithm));
-  await object.body.pipeTo(hasher);
-  return toHex(await hasher.digest);
 }
 
 /** R2 refused a put whose bytes do not hash to the checksum given with it. */

@@ -1,16 +1,15 @@
 // A client's view of a cache fill that runs in the blob's BlobIndexDO: the bytes of `start`..`end`
-// as they arrive. Whole parts are read from the fill's segment objects as soon as they are
-// committed (the client never waits for the whole blob), the rest from the final object once the
-// fill is done; a failed fill errors the stream. Any number of clients follow one fill.
+// as they arrive. Whole segments are read as soon as they are committed (the client never waits
+// for the whole blob), the rest from the stored blob once the fill is done — usually the same
+// segments; a failed fill errors the stream. Any number of clients follow one fill.
 
 import { OciError } from "../http/errors";
 import type { ParsedDigest } from "../oci/digest";
 import { withKnownLength } from "../upstream/body";
 import { chunkReader } from "../streams/chunk-reader";
 import { fillError, type FillProgress } from "./fill-jobs";
-import { segmentKey } from "./fill-slice";
+import { fillKey } from "./fill-slice";
 import { readObject } from "./object-reader";
-import { PART_SIZE } from "./upload-session";
 
 export interface FollowedFill {
   bucket: R2Bucket;
@@ -60,17 +59,15 @@ async function* followedBytes(fill: FollowedFill, start: number, end: number): A
       return;
     }
     if (progress.committed > position) {
-      const index = Math.floor(position / PART_SIZE);
-      const offset = position - index * PART_SIZE;
-      const length = Math.min(PART_SIZE - offset, end - position + 1);
-      const segment = await fill.bucket.get(segmentKey(fill.digest, progress.fillId, index), { range: { offset, length } });
-      if (!segment) {
-        // Segments are removed a while after the fill ended: the final object has the bytes.
+      const stored = { start: position, end: Math.min(progress.committed - 1, end) };
+      const segments = await readObject(fill.bucket, fillKey(fill.digest, progress.fillId), fill.size, stored);
+      if (!segments) {
+        // A fill whose blob was already stored elsewhere removes its segments a while after it ended.
         progress = await fill.poll();
-        if (progress.state === "running") throw new OciError("UPSTREAM_UNAVAILABLE", `cache fill of ${fill.digest.digest} lost part ${index}`, undefined, 502);
+        if (progress.state === "running") throw new OciError("UPSTREAM_UNAVAILABLE", `cache fill of ${fill.digest.digest} lost the segment at byte ${position}`, undefined, 502);
         continue;
       }
-      for await (const chunk of chunksOf(segment.body)) {
+      for await (const chunk of chunksOf(segments)) {
         position += chunk.byteLength;
         yield chunk;
       }

@@ -2,26 +2,28 @@
 // not to the request that asked for it, so it survives clients that hang up and the platform's
 // ~30 s cut of a request's waitUntil. It runs in the object's alarm, in slices of
 // FILL_SLICE_SECONDS (an alarm may run 15 min); each slice resumes the upstream body with a
-// Range request from the last stored part. Failures are retried with backoff (FILL_RETRIES
-// attempts in a row without a new part); a failed fill leaves nothing visible.
+// Range request from the last stored segment. Failures are retried with backoff (FILL_RETRIES
+// attempts in a row without a new segment); a failed fill leaves nothing visible.
 //
 // Table fill_job: one running job at most; finished ones stay FILL_RESULT_MS so followers can
-// read the outcome, then their segment objects and row are removed.
+// read the outcome, then the row is removed (and the segments, unless they are the blob).
 
 import { OciError, type OciErrorCode } from "../http/errors";
 import { loadConfig } from "../config";
 import { parseDigest } from "../oci/digest";
 import { findUpstream, type UpstreamConfig } from "../upstream/config";
-import { deletePrefix } from "./blob-keys";
 import { repositoryStub } from "./repository-do";
-import { runFillSlice, segmentPrefix, type FillJobState, type FillPart, type SliceOutcome } from "./fill-slice";
+import { fillKey, runFillSlice, type FillJobState, type SliceOutcome } from "./fill-slice";
+import { deleteObject } from "./segmented-object";
 
+// Tables made by earlier versions also have multipart_key, multipart_id and parts (fills then
+// assembled a multipart object); they are ignored. Such a fill resumes into segments: its
+// segment objects were written under the same keys.
 export const FILL_SCHEMA = `
 DROP TABLE IF EXISTS fill;
 CREATE TABLE IF NOT EXISTS fill_job (
   id TEXT PRIMARY KEY, digest TEXT NOT NULL, upstream TEXT NOT NULL, upstream_repository TEXT NOT NULL, repository TEXT NOT NULL,
-  also_for TEXT NOT NULL DEFAULT '[]', size INTEGER, committed INTEGER NOT NULL DEFAULT 0,
-  multipart_key TEXT, multipart_id TEXT, parts TEXT NOT NULL DEFAULT '[]', attempts INTEGER NOT NULL DEFAULT 0,
+  also_for TEXT NOT NULL DEFAULT '[]', size INTEGER, committed INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,
   state TEXT NOT NULL, error TEXT, pin TEXT, result_key TEXT,
   started_at INTEGER NOT NULL, heartbeat_at INTEGER NOT NULL, due_at INTEGER, cleanup_at INTEGER
 );
@@ -57,7 +59,7 @@ export interface FillProgress {
   /** The repository the fill is for (it links the blob when done). */
   repository: string;
   size: number | null;
-  /** Bytes readable as segment objects (whole parts). */
+  /** Bytes readable as segment objects (whole segments). */
   committed: number;
   key?: string;
   error?: FillError;
@@ -79,9 +81,6 @@ interface JobRow extends Record<string, SqlStorageValue> {
   also_for: string;
   size: number | null;
   committed: number;
-  multipart_key: string | null;
-  multipart_id: string | null;
-  parts: string;
   attempts: number;
   state: string;
   error: string | null;
@@ -169,7 +168,10 @@ export class FillJobs {
     }
     const now = Date.now();
     for (const finished of this.sql.exec<JobRow>("SELECT * FROM fill_job WHERE state != 'running' AND cleanup_at <= ?", now).toArray()) {
-      await deletePrefix(this.env.BLOBS, segmentPrefix(parseDigest(finished.digest), finished.id));
+      // A fill whose segments became the blob leaves them to the blob index (which deletes them
+      // with the blob); any other fill's segments were only for its followers.
+      const segments = fillKey(parseDigest(finished.digest), finished.id);
+      if (finished.result_key !== segments) await deleteObject(this.env.BLOBS, segments);
       this.sql.exec("DELETE FROM fill_job WHERE id = ?", finished.id);
     }
     await this.armNext();
@@ -213,9 +215,6 @@ export class FillJobs {
       upstreamRepository: row.upstream_repository,
       size: row.size,
       committed: row.committed,
-      multipartKey: row.multipart_key,
-      multipartId: row.multipart_id,
-      parts: JSON.parse(row.parts) as FillPart[],
     };
     let advanced = false;
     let outcome: SliceOutcome;
@@ -224,17 +223,9 @@ export class FillJobs {
         sized: (size) => {
           this.sql.exec("UPDATE fill_job SET size = ?, heartbeat_at = ? WHERE id = ?", size, Date.now(), row.id);
         },
-        committed: (done) => {
+        committed: (committed) => {
           advanced = true;
-          this.sql.exec(
-            "UPDATE fill_job SET committed = ?, parts = ?, multipart_key = ?, multipart_id = ?, attempts = 0, heartbeat_at = ? WHERE id = ?",
-            done.committed,
-            JSON.stringify(done.parts),
-            done.multipartKey,
-            done.multipartId,
-            Date.now(),
-            row.id,
-          );
+          this.sql.exec("UPDATE fill_job SET committed = ?, attempts = 0, heartbeat_at = ? WHERE id = ?", committed, Date.now(), row.id);
         },
       }, (promise) => this.ctx.waitUntil(promise));
     } catch (error) {
@@ -259,7 +250,7 @@ export class FillJobs {
     }
     const error = outcome.kind === "broken"
       ? outcome.error
-      : new OciError("UPSTREAM_UNAVAILABLE", `upstream ${upstream.name}: blob ${digest} arrives too slowly (not one part in ${config.fillSliceSeconds} s)`, { upstream: upstream.name }, 504);
+      : new OciError("UPSTREAM_UNAVAILABLE", `upstream ${upstream.name}: blob ${digest} arrives too slowly (not one segment in ${config.fillSliceSeconds} s)`, { upstream: upstream.name }, 504);
     const attempts = job.attempts + 1;
     // Before any answer of the first attempt the fill is not retried: the clients waiting for
     // its headers hear the upstream at once (and a 429 is not hammered in the background).
@@ -288,10 +279,7 @@ export class FillJobs {
 
   private async fail(digest: string, job: JobRow, error: OciError): Promise<void> {
     console.warn("cache fill failed", digest, error.message);
-    if (job.multipart_key && job.multipart_id) {
-      await this.env.BLOBS.resumeMultipartUpload(job.multipart_key, job.multipart_id).abort().catch(() => undefined);
-    }
-    await deletePrefix(this.env.BLOBS, segmentPrefix(parseDigest(digest), job.id));
+    await deleteObject(this.env.BLOBS, fillKey(parseDigest(digest), job.id));
     this.sql.exec("UPDATE fill_job SET state = 'failed', error = ?, pin = NULL, cleanup_at = ? WHERE id = ?", JSON.stringify(errorOf(error)), Date.now() + FILL_RESULT_MS, job.id);
     if (job.pin) await this.owner.releasePin(job.pin);
   }

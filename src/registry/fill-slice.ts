@@ -1,10 +1,9 @@
 // One slice of a cache fill, run by the blob's BlobIndexDO in its alarm (see fill-jobs.ts): GET
 // the blob from the upstream from the first byte not yet stored (a Range request after the
-// first slice), cut the bytes into PART_SIZE parts and write each part twice — as a part of the
-// final multipart object, and as a readable segment object that followers stream from while the
-// fill goes on (R2 cannot read the parts of an unfinished multipart upload). A part counts as
-// committed once both writes succeeded; a partial part at a slice's end is dropped and fetched
-// again. Blobs of at most one part are put whole with R2's own digest check.
+// first slice) and store it in segments (segmented-object.ts) under the fill's own prefix. A
+// segment counts as committed once it is stored; followers read it from then on, and when the
+// fill is done the segments are the blob. A partial segment at a slice's end is dropped and
+// fetched again. Blobs of at most one segment are put whole, with R2's own digest check.
 
 import { OciError } from "../http/errors";
 import { parseDigest, type ParsedDigest } from "../oci/digest";
@@ -13,13 +12,9 @@ import { UpstreamClient } from "../upstream/client";
 import type { UpstreamConfig } from "../upstream/config";
 import { RecordingObserver, type WaitUntil } from "../upstream/recording-observer";
 import { contentKey } from "./blob-keys";
-import { hashObject, isChecksumMismatch } from "./blob-writer";
-import { PART_SIZE } from "./upload-session";
-
-export interface FillPart {
-  partNumber: number;
-  etag: string;
-}
+import { isChecksumMismatch } from "./blob-writer";
+import { hashObject } from "./object-reader";
+import { deleteObject, SEGMENT_BYTES, segmentKey } from "./segmented-object";
 
 /** What a slice needs to know about its fill job (persisted by the BlobIndexDO). */
 export interface FillJobState {
@@ -28,11 +23,8 @@ export interface FillJobState {
   upstream: UpstreamConfig;
   upstreamRepository: string;
   size: number | null;
-  /** Bytes stored as whole parts (a multiple of PART_SIZE). */
+  /** Bytes stored as whole segments (a multiple of SEGMENT_BYTES). */
   committed: number;
-  multipartKey: string | null;
-  multipartId: string | null;
-  parts: FillPart[];
 }
 
 export type SliceOutcome =
@@ -45,16 +37,12 @@ export type SliceOutcome =
 export interface SliceHooks {
   /** The upstream answered; `size` is the blob's size when it sent a length. */
   sized(size: number | null): void;
-  /** A part is stored twice: persist the progress (a later slice resumes from here). */
-  committed(progress: { committed: number; parts: FillPart[]; multipartKey: string; multipartId: string }): void;
+  /** A segment is stored: persist the progress (a later slice resumes from here). */
+  committed(committed: number): void;
 }
 
-/** Where followers read part `index` of fill `fillId` while it runs. */
-export function segmentKey(digest: ParsedDigest, fillId: string, index: number): string {
-  return `${segmentPrefix(digest, fillId)}${index}`;
-}
-
-export function segmentPrefix(digest: ParsedDigest, fillId: string): string {
+/** The segmented key a fill stores the blob under (followers read its segments while it runs). */
+export function fillKey(digest: ParsedDigest, fillId: string): string {
   return `fills/${digest.hex}/${fillId}/`;
 }
 
@@ -78,7 +66,7 @@ export async function runFillSlice(env: Env, job: FillJobState, deadline: number
   }
   hooks.sized(size ?? job.size);
   const body = response.body ?? new ReadableStream<Uint8Array>({ start: (controller) => controller.close() });
-  const writer = new PartWriter(env.BLOBS, digest, job, hooks, size);
+  const writer = new SegmentWriter(env.BLOBS, digest, job, hooks, size);
   const reader = chunkReader(body);
   try {
     for (;;) {
@@ -97,9 +85,9 @@ export async function runFillSlice(env: Env, job: FillJobState, deadline: number
       await new Promise((resolve) => setTimeout(resolve, 0));
     }
     const stored = await writer.finish();
-    if (job.committed > 0 && (await hashObject(env.BLOBS, stored.key, digest)) !== digest.hex) {
-      // Resumed: no one stream saw every byte, so the assembled object is read back (natively).
-      await env.BLOBS.delete(stored.key);
+    if (job.committed > 0 && (await hashObject(env.BLOBS, stored.key, stored.size, digest)) !== digest.hex) {
+      // Resumed: no one stream saw every byte, so the stored segments are read back (natively).
+      await deleteObject(env.BLOBS, stored.key);
       const error = new OciError("UPSTREAM_UNAVAILABLE", `upstream ${upstream}: blob ${job.digest} of ${job.upstreamRepository}: content does not match the digest`, { upstream }, 502);
       return { kind: "broken", error, permanent: true, beforeBody: false };
     }
@@ -113,45 +101,43 @@ export async function runFillSlice(env: Env, job: FillJobState, deadline: number
 }
 
 /**
- * Parts of PART_SIZE bytes, each written to the multipart upload and to its segment object in
- * parallel while the next one fills; two buffers take turns (see UploadWriter for why).
+ * Segments of SEGMENT_BYTES, each put while the next one fills; two buffers take turns (see
+ * UploadWriter for why).
  */
-class PartWriter {
+class SegmentWriter {
   private buffer: Uint8Array;
   private spare: Uint8Array | undefined;
   private filled = 0;
   private inFlight: Promise<void> | undefined;
-  private multipart: R2MultipartUpload | undefined;
-  private readonly parts: FillPart[];
   private committed: number;
+  private readonly key: string;
 
   constructor(
     private readonly bucket: R2Bucket,
     private readonly digest: ParsedDigest,
-    private readonly job: FillJobState,
+    job: FillJobState,
     private readonly hooks: SliceHooks,
     size: number | null,
   ) {
-    this.parts = [...job.parts];
     this.committed = job.committed;
-    if (job.multipartKey && job.multipartId) this.multipart = bucket.resumeMultipartUpload(job.multipartKey, job.multipartId);
-    // A blob smaller than a part never needs a whole part buffer.
-    this.buffer = new Uint8Array(size !== null && size - job.committed < PART_SIZE ? size - job.committed : PART_SIZE);
+    this.key = fillKey(digest, job.id);
+    // A blob smaller than a segment never needs a whole segment buffer.
+    this.buffer = new Uint8Array(size !== null && size - job.committed < SEGMENT_BYTES ? size - job.committed : SEGMENT_BYTES);
   }
 
   async write(chunk: Uint8Array): Promise<void> {
     let at = 0;
     while (at < chunk.byteLength) {
-      if (this.filled === this.buffer.byteLength) await this.grow();
+      if (this.filled === this.buffer.byteLength) this.grow();
       const take = Math.min(this.buffer.byteLength - this.filled, chunk.byteLength - at);
       this.buffer.set(chunk.subarray(at, at + take), this.filled);
       this.filled += take;
       at += take;
-      if (this.filled === PART_SIZE) await this.flush();
+      if (this.filled === SEGMENT_BYTES) await this.flush();
     }
   }
 
-  /** Waits for the part in flight; a failed write throws. */
+  /** Waits for the segment in flight; a failed write throws. */
   async settle(): Promise<void> {
     await this.inFlight;
   }
@@ -159,7 +145,7 @@ class PartWriter {
   async finish(): Promise<{ key: string; size: number }> {
     await this.settle();
     const size = this.committed + this.filled;
-    if (!this.multipart) {
+    if (this.committed === 0) {
       // The whole blob is in the buffer: one put, and R2 checks the digest itself.
       const key = contentKey(this.digest);
       try {
@@ -172,34 +158,27 @@ class PartWriter {
       }
       return { key, size };
     }
-    if (this.filled > 0) {
-      const part = await this.multipart.uploadPart(this.parts.length + 1, this.buffer.subarray(0, this.filled));
-      this.parts.push({ partNumber: part.partNumber, etag: part.etag });
-    }
-    await this.multipart.complete(this.parts);
-    return { key: this.multipart.key, size };
+    if (this.filled > 0) await this.bucket.put(segmentKey(this.key, this.committed / SEGMENT_BYTES), this.buffer.subarray(0, this.filled));
+    return { key: this.key, size };
   }
 
-  /** A blob of unknown size outgrew its first guess (never beyond PART_SIZE). */
-  private async grow(): Promise<void> {
-    const grown = new Uint8Array(PART_SIZE);
+  /** A blob of unknown size outgrew its first guess (never beyond SEGMENT_BYTES). */
+  private grow(): void {
+    const grown = new Uint8Array(SEGMENT_BYTES);
     grown.set(this.buffer.subarray(0, this.filled));
     this.buffer = grown;
   }
 
   private async flush(): Promise<void> {
     await this.inFlight;
-    this.multipart ??= await this.bucket.createMultipartUpload(`assembled/fill-${this.job.id}`);
-    const multipart = this.multipart;
-    const index = this.parts.length;
     const full = this.buffer;
-    this.buffer = this.spare ?? new Uint8Array(PART_SIZE);
+    this.buffer = this.spare ?? new Uint8Array(SEGMENT_BYTES);
     this.spare = full;
     this.filled = 0;
-    this.inFlight = Promise.all([multipart.uploadPart(index + 1, full), this.bucket.put(segmentKey(this.digest, this.job.id, index), full)]).then(([part]) => {
-      this.parts.push({ partNumber: part.partNumber, etag: part.etag });
-      this.committed += PART_SIZE;
-      this.hooks.committed({ committed: this.committed, parts: [...this.parts], multipartKey: multipart.key, multipartId: multipart.uploadId });
+    const index = this.committed / SEGMENT_BYTES;
+    this.inFlight = this.bucket.put(segmentKey(this.key, index), full).then(() => {
+      this.committed += SEGMENT_BYTES;
+      this.hooks.committed(this.committed);
     });
   }
 }

@@ -21,6 +21,7 @@ import { catalogStub } from "./catalog-do";
 import { overdueSlackMs, type FsckProblem, type FsckProblemKind } from "./fsck-local";
 import { openRepository } from "./open-repository";
 import { repositoryStub, type BlobLink } from "./repository-do";
+import { statObject } from "./segmented-object";
 
 export interface FsckOptions {
   /** Fix what can be fixed. */
@@ -146,7 +147,7 @@ async function checkRepositoryState(context: CheckContext, name: string): Promis
   for (const digest of local.missingBlobs) {
     const index = blobIndexStub(context.env, digest);
     const location = (await index.inspect(name)).key;
-    const object = location ? await context.env.BLOBS.head(location) : null;
+    const object = location ? await statObject(context.env.BLOBS, location) : null;
     if (!location || !object) continue;
     relinkable.add(digest);
     if (context.repair) {
@@ -165,7 +166,7 @@ async function checkLink(context: CheckContext, repository: string, link: BlobLi
   const { env, repair } = context;
   const index = blobIndexStub(env, link.digest);
   const info = await index.inspect(repository);
-  const object = await env.BLOBS.head(link.key);
+  const object = await statObject(env.BLOBS, link.key);
   const problem = (kind: FsckProblemKind, detail: string, repairable: boolean): void =>
     context.add({ kind, repository, digest: link.digest, key: link.key, detail, repairable, repaired: repair && repairable });
 
@@ -201,7 +202,7 @@ async function checkLink(context: CheckContext, repository: string, link: BlobLi
 /** The blob index's key when that object exists with the right size. */
 async function canonicalCopy(env: Env, info: BlobInspection, size: number): Promise<string | null> {
   if (!info.key) return null;
-  const head = await env.BLOBS.head(info.key);
+  const head = await statObject(env.BLOBS, info.key);
   return head && head.size === size ? info.key : null;
 }
 

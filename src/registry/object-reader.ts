@@ -1,11 +1,14 @@
-// Reads a stored blob (or a range of it) for a response. A large object is read in slices —
-// ranged R2 reads stitched into one stream, the next slice requested while the current one
-// streams — so reading it never holds more than about two slices: local R2 reads ahead
+// Reads a stored blob (or a range of it) for a response. A large object is read in pieces —
+// ranged R2 reads stitched into one stream, the next piece requested while the current one
+// streams — so reading it never holds more than about two pieces: local R2 reads ahead
 // without limit on an object assembled from multipart parts (a 1 GiB GET grew workerd by
 // about 1 GiB), and a client slower than R2 would otherwise decide how much sits in memory.
+// A segmented blob (segmented-object.ts) is read segment by segment the same way.
 
 import { OciError } from "../http/errors";
+import { subtleName, toHex, type ParsedDigest } from "../oci/digest";
 import type { ByteRange } from "./repository";
+import { isSegmented, segmentPieces, type ObjectPiece } from "./segmented-object";
 
 /** Objects (or ranges) larger than this are read in slices of this size. */
 export const READ_SLICE_BYTES = 16 * 1024 * 1024;
@@ -14,20 +17,21 @@ export const READ_SLICE_BYTES = 16 * 1024 * 1024;
 export async function readObject(bucket: R2Bucket, key: string, size: number, range: ByteRange | undefined): Promise<ReadableStream<Uint8Array> | null> {
   const start = range?.start ?? 0;
   const length = range ? range.end - range.start + 1 : size;
-  if (length <= READ_SLICE_BYTES) {
+  if (!isSegmented(key) && length <= READ_SLICE_BYTES) {
     const object = await bucket.get(key, range ? { range: { offset: start, length } } : undefined);
     return object?.body ?? null;
   }
-  const slice = (offset: number) => bucket.get(key, { range: { offset, length: Math.min(READ_SLICE_BYTES, start + length - offset) } });
-  const first = await slice(start);
+  const pieces = isSegmented(key) ? segmentPieces(key, start, length) : slices(key, start, length);
+  const read = (piece: ObjectPiece) => bucket.get(piece.key, { range: { offset: piece.offset, length: piece.length } });
+  const first = await read(pieces[0]!);
   if (!first) return null;
+  if (pieces.length === 1) return first.body;
   const { readable, writable } = new FixedLengthStream(length);
   const pump = async (): Promise<void> => {
     let current: R2ObjectBody | null = first;
-    for (let offset = start; offset < start + length; offset += READ_SLICE_BYTES) {
-      if (!current) throw new OciError("BLOB_UNKNOWN", `blob object ${key} vanished while it was read`);
-      const nextOffset = offset + READ_SLICE_BYTES;
-      const next = nextOffset < start + length ? slice(nextOffset) : Promise.resolve(null);
+    for (let i = 0; i < pieces.length; i++) {
+      if (!current) throw new OciError("BLOB_UNKNOWN", `blob object ${pieces[i]!.key} vanished while it was read`);
+      const next = i + 1 < pieces.length ? read(pieces[i + 1]!) : Promise.resolve(null);
       await current.body.pipeTo(writable, { preventClose: true });
       current = await next;
     }
@@ -35,4 +39,22 @@ export async function readObject(bucket: R2Bucket, key: string, size: number, ra
   };
   pump().catch((error: unknown) => writable.abort(error).catch(() => undefined));
   return readable;
+}
+
+/** The hex digest of the stored object's bytes, hashed natively as they are read. */
+export async function hashObject(bucket: R2Bucket, key: string, size: number, digest: ParsedDigest): Promise<string> {
+  const body = await readObject(bucket, key, size, undefined);
+  if (!body) throw new Error(`stored object ${key} vanished`);
+  const hasher = new crypto.DigestStream(subtleName(digest.algorithm));
+  await body.pipeTo(hasher);
+  return toHex(await hasher.digest);
+}
+
+/** READ_SLICE_BYTES reads of one object. */
+function slices(key: string, start: number, length: number): ObjectPiece[] {
+  const pieces: ObjectPiece[] = [];
+  for (let offset = start; offset < start + length; offset += READ_SLICE_BYTES) {
+    pieces.push({ key, offset, length: Math.min(READ_SLICE_BYTES, start + length - offset) });
+  }
+  return pieces;
 }

@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { call, pushBlob, pushImage } from "../helpers";
 import { blobIndexStub } from "../../src/registry/blob-index-do";
 import { repositoryStub } from "../../src/registry/repository-do";
+import { SEGMENT_BYTES } from "../../src/registry/segmented-object";
 import { GRACE_MS, contentKeyOf, fsck, passGraceWindows, pullCompletely, sleep } from "./helpers";
 
 async function stored(digest: string): Promise<boolean> {
@@ -132,5 +133,26 @@ describe("sharing", () => {
     await passGraceWindows();
     await pullCompletely("share/dst", "v1");
     expect(await stored(layer.digest)).toBe(true);
+  });
+
+  it("a blob stored in segments (a cache fill's) is deleted segment by segment, as is a duplicate copy", async () => {
+    const digest = `sha256:${"5e".repeat(32)}`;
+    const segmented = "fills/5e5e-test/fill-one/";
+    const duplicate = "fills/5e5e-test/fill-two/";
+    for (const key of [segmented, duplicate]) {
+      await env.BLOBS.put(`${key}0`, new Uint8Array(SEGMENT_BYTES));
+      await env.BLOBS.put(`${key}1`, new Uint8Array(10));
+    }
+    const index = blobIndexStub(env, digest);
+    expect(await index.register(digest, segmented, SEGMENT_BYTES + 10, "seg/a")).toBe(segmented);
+    // A second fill's copy is a duplicate: queued as a stray and deleted whole by the alarm.
+    expect(await index.register(digest, duplicate, SEGMENT_BYTES + 10, "seg/b")).toBe(segmented);
+    await sleep(GRACE_MS + 300);
+    expect(await index.release("seg/a")).toBe("released");
+    expect(await index.release("seg/b")).toBe("released");
+    await sleep(GRACE_MS + 300);
+    await runDurableObjectAlarm(index);
+    expect((await env.BLOBS.list({ prefix: "fills/5e5e-test/" })).objects.map((o) => o.key)).toEqual([]);
+    expect(await index.describe()).toBeNull();
   });
 });

@@ -1,14 +1,15 @@
 // Cache fills owned by the blob's BlobIndexDO (src/registry/fill-jobs.ts), in workerd against the
 // real open docker-registry behind its logging/fault front: a fill goes on after its client hung
 // up, serves any number of clients from one upstream GET, resumes a broken body with a Range
-// request from a part boundary, and gives up after FILL_RETRIES (2 in vitest.config.ts) attempts
+// request from a segment boundary, and gives up after FILL_RETRIES (2 in vitest.config.ts) attempts
 // in a row without progress, leaving nothing behind.
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { handle } from "../../src/http/router";
 import { blobIndexStub } from "../../src/registry/blob-index-do";
 import { repositoryStub } from "../../src/registry/repository-do";
-import { PART_SIZE } from "../../src/registry/upload-session";
+import { readObject } from "../../src/registry/object-reader";
+import { SEGMENT_BYTES } from "../../src/registry/segmented-object";
 import { BASE, sha256 } from "../helpers";
 import { RequestLog, peers, sha256Hex } from "./peers";
 
@@ -82,8 +83,10 @@ describe("cache fills run in the blob index, not in the request", () => {
     await waitOnExecutionContext(ctx);
 
     const stored = await until("the blob to be stored", () => blobIndexStub(env, layer.digest).locate(layer.digest));
-    const object = await env.BLOBS.get(stored.key);
-    expect(await sha256Hex(object!.body)).toEqual({ digest: layer.digest, size: LAYER_BYTES });
+    // The fill's segments are the stored blob: every byte was written to R2 once.
+    expect(stored.key).toMatch(new RegExp(`^fills/${layer.hex}/[0-9a-f-]+/$`));
+    expect((await fillObjects(layer.hex)).map((key) => key.slice(stored.key.length))).toEqual(["0", "1", "2"]);
+    expect(await sha256Hex((await readObject(env.BLOBS, stored.key, stored.size, undefined))!)).toEqual({ digest: layer.digest, size: LAYER_BYTES });
     expect(await blobGets(log, layer.repo)).toEqual([""]);
     expect(await repositoryStub(env, `peer.test/${layer.repo}`).statBlob(layer.digest)).toMatchObject({ size: LAYER_BYTES });
     expect((await blobIndexStub(env, layer.digest).describe())?.pins).toBe(0);
@@ -112,7 +115,7 @@ describe("cache fills run in the blob index, not in the request", () => {
         }),
       );
       expect(bodies).toEqual(Array.from({ length: 3 }, () => ({ digest: layer.digest, size: LAYER_BYTES })));
-      const start = PART_SIZE - 100;
+      const start = SEGMENT_BYTES - 100;
       const { response, ctx } = await send("GET", path, { Range: `bytes=${start}-${start + 999}` });
       expect(response.status).toBe(206);
       expect(new Uint8Array(await response.arrayBuffer())).toEqual(layer.bytes.subarray(start, start + 1000));
@@ -123,9 +126,9 @@ describe("cache fills run in the blob index, not in the request", () => {
     }
   });
 
-  it("a body broken mid-way resumes with a Range request from a part boundary and stores exact bytes", async () => {
+  it("a body broken mid-way resumes with a Range request from a segment boundary and stores exact bytes", async () => {
     const layer = await upstreamLayer("resume");
-    // The first GET sends half the body (10 MiB: one whole part) and then closes the connection.
+    // The first GET sends half the body (10 MiB: one whole segment) and then closes the connection.
     await setFault(layer.repo, "truncated", { times: "1" });
     const log = await RequestLog.mark();
     try {
@@ -137,9 +140,9 @@ describe("cache fills run in the blob index, not in the request", () => {
     } finally {
       await clearFault(layer.repo);
     }
-    expect(await blobGets(log, layer.repo)).toEqual(["", `bytes=${PART_SIZE}-`]);
+    expect(await blobGets(log, layer.repo)).toEqual(["", `bytes=${SEGMENT_BYTES}-`]);
     const stored = await until("the blob to be stored", () => blobIndexStub(env, layer.digest).locate(layer.digest));
-    expect(await sha256Hex((await env.BLOBS.get(stored.key))!.body)).toEqual({ digest: layer.digest, size: LAYER_BYTES });
+    expect(await sha256Hex((await readObject(env.BLOBS, stored.key, stored.size, undefined))!)).toEqual({ digest: layer.digest, size: LAYER_BYTES });
   });
 
   it("an upstream that keeps breaking: bounded attempts, a clean error, nothing stored, the pin released", async () => {
@@ -151,9 +154,9 @@ describe("cache fills run in the blob index, not in the request", () => {
       expect(response.status).toBe(200);
       await expect(response.arrayBuffer()).rejects.toThrow();
       await waitOnExecutionContext(ctx);
-      // The first attempt stores one part (10 of 20 MiB) and breaks; the FILL_RETRIES (2) retries
-      // from that part's end bring no new part (6 of 12 MiB each), and the fill gives up.
-      expect(await blobGets(log, layer.repo)).toEqual(["", `bytes=${PART_SIZE}-`, `bytes=${PART_SIZE}-`]);
+      // The first attempt stores one segment (10 of 20 MiB) and breaks; the FILL_RETRIES (2) retries
+      // from that segment's end bring no new segment (6 of 12 MiB each), and the fill gives up.
+      expect(await blobGets(log, layer.repo)).toEqual(["", `bytes=${SEGMENT_BYTES}-`, `bytes=${SEGMENT_BYTES}-`]);
 
       // A client that asks now hears the failure (a new fill, whose first attempt fails alike).
       const index = blobIndexStub(env, layer.digest);
