@@ -11,7 +11,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { loadConfig } from "../config";
 import { deleteObject, statObject } from "./segmented-object";
-import { FILL_SCHEMA, FillJobs, type FillProgress, type FillRequest, type FillStart } from "./fill-jobs";
+import { FILL_SCHEMA, FillJobs, type FillProgress, type FillSeen, type FillRequest, type FillStart } from "./fill-jobs";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS blob (id INTEGER PRIMARY KEY CHECK (id = 1), digest TEXT NOT NULL, r2_key TEXT, size INTEGER, unreferenced_since INTEGER);
@@ -232,9 +232,9 @@ export class BlobIndexDO extends DurableObject<Env> {
     return this.fills.start(request);
   }
 
-  /** Progress of fill `fillId` (running, done, failed or long gone). */
-  async fillStatus(fillId: string): Promise<FillProgress> {
-    return this.fills.status(fillId);
+  /** Progress of fill `fillId` (running, done, failed or long gone); with `seen`, once it moved past that (or a second passed). */
+  async fillStatus(fillId: string, seen?: FillSeen): Promise<FillProgress> {
+    return this.fills.status(fillId, seen);
   }
 
   /** A repository that vouched for the blob follows the running fill: it is linked too when the fill ends. */

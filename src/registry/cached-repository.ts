@@ -261,7 +261,7 @@ export class CachedRepository extends StoredRepository implements Repository {
         digest,
         size,
         progress,
-        poll: () => index.fillStatus(progress.fillId),
+        poll: (seen) => index.fillStatus(progress.fillId, seen),
         locate: () => index.locate(digest.digest),
       },
       wanted?.start ?? 0,
@@ -301,18 +301,17 @@ export class CachedRepository extends StoredRepository implements Repository {
     }
   }
 
-  /** Polls the fill (50 ms doubling to 1 s) until `ready` holds or it ended; a failed fill throws its error. */
+  /** Follows the fill (each status call returns when it moved) until `ready` holds or it ended; a failed fill throws its error. */
   private async awaitFill(digest: ParsedDigest, progress: FillProgress, ready: (progress: FillProgress) => boolean): Promise<FillProgress> {
     const index = blobIndexStub(this.env, digest.digest);
     const deadline = Date.now() + FOLLOWER_PATIENCE_MS;
-    for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+    for (;;) {
       if (progress.state === "failed") throw fillError(progress.error, digest.digest);
       if (progress.state !== "running" || ready(progress)) return progress;
       if (Date.now() > deadline) {
         throw new OciError("UPSTREAM_UNAVAILABLE", `blob ${digest.digest} is still being fetched from ${this.target.upstream.name}; retry`, undefined, 503, { "Retry-After": "10" });
       }
-      await new Promise((resolve) => setTimeout(resolve, delay));
-      progress = await index.fillStatus(progress.fillId);
+      progress = await index.fillStatus(progress.fillId, { committed: progress.committed, size: progress.size });
     }
   }
 

@@ -7,7 +7,7 @@ import { OciError } from "../http/errors";
 import type { ParsedDigest } from "../oci/digest";
 import { withKnownLength } from "../upstream/body";
 import { chunkReader } from "../streams/chunk-reader";
-import { fillError, type FillProgress } from "./fill-jobs";
+import { fillError, type FillProgress, type FillSeen } from "./fill-jobs";
 import { fillKey } from "./fill-slice";
 import { readObject } from "./object-reader";
 
@@ -17,14 +17,11 @@ export interface FollowedFill {
   size: number;
   /** The fill's progress as last seen. */
   progress: FillProgress;
-  /** Asks the blob index again. */
-  poll(): Promise<FillProgress>;
+  /** Asks the blob index again; with `seen`, the answer waits until the fill moved past it (or a second passed). */
+  poll(seen?: FillSeen): Promise<FillProgress>;
   /** Where the stored blob is once the fill's record is gone. */
   locate(): Promise<{ key: string; size: number } | null>;
 }
-
-const POLL_FIRST_MS = 50;
-const POLL_MAX_MS = 1000;
 
 /** Bytes `start`..`end` (inclusive) of the filled blob, with a known length. */
 export function followFill(fill: FollowedFill, start: number, end: number): ReadableStream<Uint8Array> {
@@ -48,7 +45,6 @@ export function followFill(fill: FollowedFill, start: number, end: number): Read
 async function* followedBytes(fill: FollowedFill, start: number, end: number): AsyncGenerator<Uint8Array, void, undefined> {
   let progress = fill.progress;
   let position = start;
-  let delay = POLL_FIRST_MS;
   while (position <= end) {
     if (progress.state === "failed") throw fillError(progress.error, fill.digest.digest);
     if (progress.state === "done" || progress.state === "gone") {
@@ -71,12 +67,9 @@ async function* followedBytes(fill: FollowedFill, start: number, end: number): A
         position += chunk.byteLength;
         yield chunk;
       }
-      delay = POLL_FIRST_MS;
       continue;
     }
-    await new Promise((resolve) => setTimeout(resolve, delay));
-    delay = Math.min(delay * 2, POLL_MAX_MS);
-    progress = await fill.poll();
+    progress = await fill.poll({ committed: progress.committed, size: progress.size });
   }
 }
 

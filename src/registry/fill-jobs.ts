@@ -100,9 +100,20 @@ export interface FillOwner {
   armAt(due: number): Promise<void>;
 }
 
+/** What a follower last saw of a fill: status() waits while this is still all there is. */
+export interface FillSeen {
+  committed: number;
+  size: number | null;
+}
+
+/** A status() call waits at most this long for news (a slice may not be running here now). */
+const STATUS_WAIT_MS = 1000;
+
 export class FillJobs {
   /** Set while this instance runs a slice; a job marked running without one (and without an alarm) died. */
   private slice: Promise<void> | undefined;
+  /** Status calls waiting for the running fill to move (see status). */
+  private readonly waiting = new Set<() => void>();
 
   constructor(
     private readonly sql: SqlStorage,
@@ -138,11 +149,37 @@ export class FillJobs {
     return { fill: progress(this.job(id)!), created: true };
   }
 
-  async status(fillId: string): Promise<FillProgress> {
-    const job = this.job(fillId);
+  /**
+   * The fill's progress. With `seen`, a running fill that has not moved past it yet is waited for
+   * (up to STATUS_WAIT_MS): followers hear of every new segment at once, without polling.
+   */
+  async status(fillId: string, seen?: FillSeen): Promise<FillProgress> {
+    let job = this.job(fillId);
+    if (job?.state === "running" && seen && job.committed === seen.committed && job.size === seen.size) {
+      await this.revive(job);
+      await this.moved();
+      job = this.job(fillId);
+    }
     if (!job) return { fillId, state: "gone", repository: "", size: null, committed: 0 };
     if (job.state === "running") await this.revive(job);
     return progress(job);
+  }
+
+  /** Resolves when the running fill learns its size, stores a segment or ends, or after STATUS_WAIT_MS. */
+  private moved(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.waiting.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, STATUS_WAIT_MS);
+      this.waiting.add(done);
+    });
+  }
+
+  private wake(): void {
+    for (const done of [...this.waiting]) done();
   }
 
   /** `repository` vouched for the blob while it is being filled: link it too when done. False when the fill is not running. */
@@ -222,10 +259,12 @@ export class FillJobs {
       outcome = await runFillSlice(this.env, state, now + config.fillSliceSeconds * 1000, {
         sized: (size) => {
           this.sql.exec("UPDATE fill_job SET size = ?, heartbeat_at = ? WHERE id = ?", size, Date.now(), row.id);
+          this.wake();
         },
         committed: (committed) => {
           advanced = true;
           this.sql.exec("UPDATE fill_job SET committed = ?, attempts = 0, heartbeat_at = ? WHERE id = ?", committed, Date.now(), row.id);
+          this.wake();
         },
       }, (promise) => this.ctx.waitUntil(promise));
     } catch (error) {
@@ -275,12 +314,14 @@ export class FillJobs {
       Date.now() + FILL_RESULT_MS,
       job.id,
     );
+    this.wake();
   }
 
   private async fail(digest: string, job: JobRow, error: OciError): Promise<void> {
     console.warn("cache fill failed", digest, error.message);
     await deleteObject(this.env.BLOBS, fillKey(parseDigest(digest), job.id));
     this.sql.exec("UPDATE fill_job SET state = 'failed', error = ?, pin = NULL, cleanup_at = ? WHERE id = ?", JSON.stringify(errorOf(error)), Date.now() + FILL_RESULT_MS, job.id);
+    this.wake();
     if (job.pin) await this.owner.releasePin(job.pin);
   }
 
