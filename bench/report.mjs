@@ -54,6 +54,10 @@ export function summarize(results) {
   const direct = mean((r) => r.direct.seconds);
   const floor = mean((r) => r.direct.seconds + r.bytes / 1e6 / bareWriteMbps);
   row("cold pull-through of a multi-arch image (s)", "s", { distribution: direct, bare: floor, berth: mean((r) => r.cold.seconds) }, { atMost: 1.15, of: "(direct + bare R2 write)" });
+  // a single layer filled cold: its MB/s against the bare Worker's streaming put (the R2 write it must do)
+  const filled = rounds.filter((r) => r.fill);
+  const fillMbps = (pick) => (filled.length ? filled.reduce((sum, r) => sum + r.fill.bytes / 1e6 / pick(r).seconds, 0) / filled.length : NaN);
+  row(`cold cache fill of one ${fmt(results.meta.fillMiB, 0)} MiB layer (one GET)`, "MB/s", { distribution: fillMbps((r) => r.fillDirect), bare: bareWriteMbps, berth: fillMbps((r) => r.fill) }, { atLeast: 0.8 });
   row("warm pull-through (s)", "s", { distribution: direct, berth: mean((r) => r.warm.seconds) }, null);
   row("upstream requests: direct / cold / warm", "requests", { distribution: mean((r) => r.direct.upstream), bare: mean((r) => r.cold.upstream), berth: mean((r) => r.warm.upstream) }, null);
   // memory: the highest RSS during the phases, above the RSS before the server's first transfer
@@ -113,7 +117,8 @@ export function markdown(results) {
     "",
     "In the pull-through rows the registry column is the direct pull from the upstream and the bare",
     "column is (direct pull + the time the bare Worker needs to write the same bytes to R2); in the",
-    "upstream-requests row the columns are direct / cold / warm.",
+    "cache-fill row the registry column is the direct GET and the bare column the bare Worker's PUT;",
+    "in the upstream-requests row the columns are direct / cold / warm.",
     "",
     "## Transfers",
     "",
@@ -129,9 +134,12 @@ export function markdown(results) {
     "",
     "## Pull-through (cache on Berth, docker-registry as the upstream)",
     "",
-    "| round | MB | direct (s) | cold (s) | warm (s) | upstream requests direct / cold / warm |",
-    "|---:|---:|---:|---:|---:|---|",
-    ...results.pullThrough.map((r) => `| ${r.round} | ${fmt(r.bytes / 1e6, 0)} | ${fmt(r.direct.seconds, 2)} | ${fmt(r.cold.seconds, 2)} | ${fmt(r.warm.seconds, 2)} | ${r.direct.upstream} / ${r.cold.upstream} / ${r.warm.upstream} |`),
+    "| round | MB | direct (s) | cold (s) | warm (s) | upstream requests direct / cold / warm | one layer: direct (s) | one layer: cold fill (s) |",
+    "|---:|---:|---:|---:|---:|---|---:|---:|",
+    ...results.pullThrough.map(
+      (r) =>
+        `| ${r.round} | ${fmt(r.bytes / 1e6, 0)} | ${fmt(r.direct.seconds, 2)} | ${fmt(r.cold.seconds, 2)} | ${fmt(r.warm.seconds, 2)} | ${r.direct.upstream} / ${r.cold.upstream} / ${r.warm.upstream} | ${fmt(r.fillDirect?.seconds, 2)} | ${fmt(r.fill?.seconds, 2)} |`,
+    ),
     "",
     ...(results.failures.length ? ["## Failures", "", ...results.failures.map((f) => `- ${f}`), ""] : []),
   ];

@@ -41,6 +41,8 @@ const QUICK = args.includes("--quick");
 const BLOB = Number(opt("size-mib", QUICK ? 16 : 1024)) * MiB;
 const LAYER = (QUICK ? 1 : 32) * MiB;
 const LAYERS = 4;
+/** The blob of the single-layer cold cache fill (one GET through the cache). */
+const FILL_BLOB = (QUICK ? 4 : 64) * MiB;
 const PLATFORMS = 2;
 const ROUNDS = QUICK ? 1 : 3;
 const PULL_RUNS = QUICK ? 1 : 3;
@@ -290,8 +292,19 @@ async function pullThrough(berth, registryUrl, front, results) {
       const cached = `${UPSTREAM}/${repo}`;
       const cold = await timed(berth.base, cached, await berth.auth(cached));
       const warm = await timed(berth.base, cached, await berth.auth(cached));
-      results.pullThrough.push({ round, bytes: direct.bytes, direct, cold, warm });
-      log(`pull-through ${round}: direct ${direct.seconds.toFixed(2)} s, cold ${cold.seconds.toFixed(2)} s (${cold.upstream} upstream requests), warm ${warm.seconds.toFixed(2)} s (${warm.upstream})`);
+      // One large layer nobody has pulled: a cache fill on its own, against the bare Worker's put.
+      const seed = `bench-fill-${repo}`;
+      const { digest } = await randomDigest(seed, FILL_BLOB);
+      await ociServer("registry", registryUrl, () => []).pushPut(repo, seed, FILL_BLOB, digest);
+      const timedGet = async (url, headers = {}) => {
+        const t0 = performance.now();
+        const bytes = await drain(url, headers);
+        return { bytes, seconds: (performance.now() - t0) / 1000 };
+      };
+      const fillDirect = await timedGet(`${front.url}/v2/${repo}/blobs/${digest}`);
+      const fill = await timedGet(`${berth.base}/v2/${cached}/blobs/${digest}`, await berth.auth(cached));
+      results.pullThrough.push({ round, bytes: direct.bytes, direct, cold, warm, fillDirect, fill });
+      log(`pull-through ${round}: direct ${direct.seconds.toFixed(2)} s, cold ${cold.seconds.toFixed(2)} s (${cold.upstream} upstream requests), warm ${warm.seconds.toFixed(2)} s (${warm.upstream}); one ${FILL_BLOB / MiB} MiB layer: direct ${fillDirect.seconds.toFixed(2)} s, cold ${fill.seconds.toFixed(2)} s`);
       return true;
     });
     if (!ok) break;
@@ -349,6 +362,7 @@ async function main() {
       quick: QUICK,
       blobMiB: BLOB / MiB,
       layerMiB: LAYER / MiB,
+      fillMiB: FILL_BLOB / MiB,
       layers: LAYERS,
       platforms: PLATFORMS,
       rounds: ROUNDS,
