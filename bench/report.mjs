@@ -60,14 +60,14 @@ export function summarize(results) {
   row(`cold cache fill of one ${fmt(results.meta.fillMiB, 0)} MiB layer (one GET)`, "MB/s", { distribution: fillMbps((r) => r.fillDirect), bare: bareWriteMbps, berth: fillMbps((r) => r.fill) }, { atLeast: 0.8 });
   row("warm pull-through (s)", "s", { distribution: direct, berth: mean((r) => r.warm.seconds) }, null);
   row("upstream requests: direct / cold / warm", "requests", { distribution: mean((r) => r.direct.upstream), bare: mean((r) => r.cold.upstream), berth: mean((r) => r.warm.upstream) }, null);
-  // memory: the highest RSS during the phases, above the RSS before the server's first transfer
+  // memory: the highest RSS during the phases, above the RSS before the first of them (the pushes
+  // run first: memory that workerd kept after them is not the pulls' doing)
   const grew = (server, phases) => {
-    const own = results.transfers.filter((t) => t.server === server);
-    const peaks = own.filter((t) => phases.includes(t.phase)).map((t) => t.peakRssMiB);
-    return own.length && peaks.length ? Math.max(...peaks) - own[0].idleRssMiB : NaN;
+    const own = results.transfers.filter((t) => t.server === server && phases.includes(t.phase));
+    return own.length ? Math.max(...own.map((t) => t.peakRssMiB)) - own[0].idleRssMiB : NaN;
   };
   for (const [what, phases] of [["push", ["push-put", "push-patch"]], ["pull", ["pull", "pull-patched"]]]) {
-    const label = `workerd memory above idle during a ${fmt(results.meta.blobMiB, 0)} MiB ${what}`;
+    const label = `workerd memory during a ${fmt(results.meta.blobMiB, 0)} MiB ${what}, above the RSS before it`;
     row(label, "MiB", { distribution: grew("distribution", phases), bare: grew("bare", phases), berth: grew("berth", phases) }, null);
   }
   const last = rows.at(-1);
