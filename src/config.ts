@@ -29,7 +29,7 @@ const SETTINGS = {
   BODY_IDLE_TIMEOUT_SECONDS: wholeNumber(60, 1),
   /** A cache fill runs in its blob's Durable Object alarm in slices of this many seconds (the platform cuts an alarm at 15 min). */
   FILL_SLICE_SECONDS: wholeNumber(600, 1),
-  /** Consecutive failed upstream attempts (no new part stored in between) a cache fill retries before it gives up. */
+  /** Consecutive failed upstream attempts (no new segment stored in between) a cache fill retries before it gives up. */
   FILL_RETRIES: wholeNumber(5, 0),
   /** Retention policies (JSON array); see src/registry/retention-policy.ts and docs/lifecycle.md. */
   RETENTION_POLICIES: RetentionPoliciesSchema,

@@ -4,7 +4,7 @@
 // mismatch leaves nothing behind.
 
 import { OciError } from "../http/errors";
-import { digestBytes, subtleName, toHex, type ParsedDigest } from "../oci/digest";
+import { digestBytes, type ParsedDigest } from "../oci/digest";
 import { blobIndexStub } from "./blob-index-do";
 import { contentKey } from "./blob-keys";
 import { hashObject } from "./object-reader";

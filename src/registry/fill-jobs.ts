@@ -155,14 +155,14 @@ export class FillJobs {
    */
   async status(fillId: string, seen?: FillSeen): Promise<FillProgress> {
     let job = this.job(fillId);
-    if (job?.state === "running" && seen && job.committed === seen.committed && job.size === seen.size) {
+    if (job?.state === "running") {
       await this.revive(job);
-      await this.moved();
-      job = this.job(fillId);
+      if (seen && job.committed === seen.committed && job.size === seen.size) {
+        await this.moved();
+        job = this.job(fillId);
+      }
     }
-    if (!job) return { fillId, state: "gone", repository: "", size: null, committed: 0 };
-    if (job.state === "running") await this.revive(job);
-    return progress(job);
+    return job ? progress(job) : { fillId, state: "gone", repository: "", size: null, committed: 0 };
   }
 
   /** Resolves when the running fill learns its size, stores a segment or ends, or after STATUS_WAIT_MS. */
