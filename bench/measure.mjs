@@ -161,10 +161,14 @@ const REQUEST_TIMEOUT_MS = 10 * 60 * 1000;
 
 /** GET url and count the body's bytes (no hashing: the client must not be the ceiling). */
 export async function drain(url, headers = {}) {
-  const response = await fetch(url, { headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-  if (response.status !== 200) throw new Error(`GET ${url} → ${response.status}`);
   let bytes = 0;
-  for await (const chunk of response.body) bytes += chunk.length;
+  try {
+    const response = await fetch(url, { headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    if (response.status !== 200) throw new Error(`→ ${response.status}`);
+    for await (const chunk of response.body) bytes += chunk.length;
+  } catch (error) {
+    throw new Error(`GET ${url} after ${bytes} bytes of the body: ${describeError(error)}`);
+  }
   return bytes;
 }
 

@@ -21,6 +21,7 @@
 // --quick: small sizes and few requests (CI runs it so the harness never rots).
 // --only=transfers,requests,pull-through: just those parts (written to a temporary directory
 // unless --out is given; --merge=bench/results.json keeps the other parts' recorded figures).
+// --rounds=N: pull-through rounds (3); --keep: keep the servers' logs and state afterwards.
 
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
@@ -44,7 +45,9 @@ const LAYERS = 4;
 /** The blob of the single-layer cold cache fill (one GET through the cache). */
 const FILL_BLOB = (QUICK ? 4 : 64) * MiB;
 const PLATFORMS = 2;
-const ROUNDS = QUICK ? 1 : 3;
+const ROUNDS = Number(opt("rounds", QUICK ? 1 : 3));
+/** --keep: leave the servers' directories (logs, local R2 and Durable Object state) for a post-mortem. */
+const KEEP = args.includes("--keep");
 const PULL_RUNS = QUICK ? 1 : 3;
 const COUNT = { 1: QUICK ? 20 : 400, 32: QUICK ? 64 : 4000 };
 const UPSTREAM = "bench.test";
@@ -421,7 +424,8 @@ async function main() {
     if (ONLY.includes("pull-through")) await pullThrough(servers[2], registry.url, front, results);
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
-    rmSync(workDir, { recursive: true, force: true });
+    if (KEEP) log(`kept ${workDir}`);
+    else rmSync(workDir, { recursive: true, force: true });
   }
 
   results.meta.loadAverage.end = loadavg()[0];
