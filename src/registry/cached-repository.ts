@@ -22,7 +22,7 @@ import type { UpstreamTarget } from "../upstream/config";
 import { RecordingObserver, type WaitUntil } from "../upstream/recording-observer";
 import { blobIndexStub } from "./blob-index-do";
 import { catalogStub } from "./catalog-do";
-import { followFill } from "./fill-follower";
+import { followFill, FOLLOWER_PATIENCE_MS } from "./fill-follower";
 import { fillError, type FillProgress } from "./fill-jobs";
 import { StoredRepository, manifestWrite } from "./stored-repository";
 import type { BlobContent, BlobInfo, ByteRange, ManifestContent, ManifestHead, ManifestInfo, PutManifestResult, Repository, UploadStatus } from "./repository";
@@ -31,9 +31,6 @@ import type { BlobContent, BlobInfo, ByteRange, ManifestContent, ManifestHead, M
 function isUnavailable(error: unknown): error is OciError {
   return error instanceof OciError && (error.code === "UPSTREAM_UNAVAILABLE" || error.code === "TOOMANYREQUESTS");
 }
-
-/** How long a request waits for a fill to tell the blob's size (or, without one, to end). */
-const FOLLOWER_PATIENCE_MS = 10 * 60 * 1000;
 
 export class CachedRepository extends StoredRepository implements Repository {
   readonly kind = "cached";

@@ -21,24 +21,54 @@ export async function readObject(bucket: R2Bucket, key: string, size: number, ra
     const object = await bucket.get(key, range ? { range: { offset: start, length } } : undefined);
     return object?.body ?? null;
   }
+  const opened = await openPieces(bucket, key, start, length);
+  if (!opened) return null;
+  if (opened.pieces.length === 1) return opened.first.body;
+  const { readable, writable } = new FixedLengthStream(length);
+  pumpPieces(opened, writable)
+    .then(() => writable.close())
+    .catch((error: unknown) => writable.abort(error).catch(() => undefined));
+  return readable;
+}
+
+/**
+ * Pipes the bytes of `range` of the object at `key` into `into`, piece by piece, and leaves it
+ * open; false when the object is missing (nothing written). For a writer that already has a
+ * stream of its own: workerd cannot pipe readObject's stream into another TransformStream.
+ */
+export async function pipeObject(bucket: R2Bucket, key: string, size: number, range: ByteRange | undefined, into: WritableStream<Uint8Array>): Promise<boolean> {
+  const start = range?.start ?? 0;
+  const opened = await openPieces(bucket, key, start, range ? range.end - range.start + 1 : size);
+  if (!opened) return false;
+  await pumpPieces(opened, into);
+  return true;
+}
+
+interface OpenedPieces {
+  pieces: ObjectPiece[];
+  first: R2ObjectBody;
+  read(piece: ObjectPiece): Promise<R2ObjectBody | null>;
+}
+
+/** The pieces to read (segments, or slices of one object) with the first one requested; null when it is missing. */
+async function openPieces(bucket: R2Bucket, key: string, start: number, length: number): Promise<OpenedPieces | null> {
   const pieces = isSegmented(key) ? segmentPieces(key, start, length) : slices(key, start, length);
   const read = (piece: ObjectPiece) => bucket.get(piece.key, { range: { offset: piece.offset, length: piece.length } });
   const first = await read(pieces[0]!);
-  if (!first) return null;
-  if (pieces.length === 1) return first.body;
-  const { readable, writable } = new FixedLengthStream(length);
-  const pump = async (): Promise<void> => {
-    let current: R2ObjectBody | null = first;
-    for (let i = 0; i < pieces.length; i++) {
-      if (!current) throw new OciError("BLOB_UNKNOWN", `blob object ${pieces[i]!.key} vanished while it was read`);
-      const next = i + 1 < pieces.length ? read(pieces[i + 1]!) : Promise.resolve(null);
-      await current.body.pipeTo(writable, { preventClose: true });
-      current = await next;
-    }
-    await writable.close();
-  };
-  pump().catch((error: unknown) => writable.abort(error).catch(() => undefined));
-  return readable;
+  return first ? { pieces, first, read } : null;
+}
+
+/** Pipes every piece natively into `into` (left open), the next one requested while the current one streams. */
+async function pumpPieces({ pieces, first, read }: OpenedPieces, into: WritableStream<Uint8Array>): Promise<void> {
+  let current: R2ObjectBody | null = first;
+  for (let i = 0; i < pieces.length; i++) {
+    if (!current) throw new OciError("BLOB_UNKNOWN", `blob object ${pieces[i]!.key} vanished while it was read`);
+    const next = i + 1 < pieces.length ? read(pieces[i + 1]!) : Promise.resolve(null);
+    // Awaited below unless this pipe fails first; then nobody will.
+    next.catch(() => undefined);
+    await current.body.pipeTo(into, { preventClose: true });
+    current = await next;
+  }
 }
 
 /** The hex digest of the stored object's bytes, hashed natively as they are read. */
