@@ -127,7 +127,11 @@ test("filters: dangling=true, and a tag move in the timeline", async () => {
   await page.getByRole("button", { name: "Apply" }).click();
   // Rows with a digest: the images table the filter brings, not the repository list shown before it.
   const dangling = page.locator("#results tbody tr:has(code.digest)");
-  await dangling.first().waitFor();
+  await dangling.first().waitFor().catch(async (error) => {
+    // What the page shows instead (an error message, an empty table) says which side failed.
+    const shown = await page.locator("main").innerText().catch(() => "(no main element)");
+    throw new Error(`no image rows for the filter: ${error.message}\npage errors: ${JSON.stringify(errors)}\npage shows: ${shown.slice(0, 2000)}`);
+  });
   assert.equal(await dangling.count(), 1);
   assert.equal(await dangling.locator("code.digest").textContent(), images.tool.digest);
   assert.match(page.url(), /#\/\?q=dangling%3Dtrue/, "the filter is in the address, so a reload keeps it");
