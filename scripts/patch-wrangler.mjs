@@ -37,7 +37,7 @@ const REPLACEMENT = `        } else if ((request.method === "GET" || request.met
           this.processQueue();
         } else {`;
 
-export function patchProxyWorker(source) {
+function patchProxyWorker(source) {
   if (source.includes(MARKER)) return { source, changed: false };
   const at = source.indexOf(ORIGINAL);
   if (at < 0 || source.indexOf(ORIGINAL, at + 1) >= 0) throw new Error("the ProxyWorker's retry branch is not where wrangler 4.86 has it");

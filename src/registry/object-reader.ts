@@ -15,8 +15,7 @@ export const READ_SLICE_BYTES = 16 * 1024 * 1024;
 
 /** The bytes of `range` (default: all `size` bytes) of the object at `key`; null when it is missing. */
 export async function readObject(bucket: R2Bucket, key: string, size: number, range: ByteRange | undefined): Promise<ReadableStream<Uint8Array> | null> {
-  const start = range?.start ?? 0;
-  const length = range ? range.end - range.start + 1 : size;
+  const { start, length } = span(size, range);
   if (!isSegmented(key) && length <= READ_SLICE_BYTES) {
     const object = await bucket.get(key, range ? { range: { offset: start, length } } : undefined);
     return object?.body ?? null;
@@ -37,11 +36,18 @@ export async function readObject(bucket: R2Bucket, key: string, size: number, ra
  * stream of its own: workerd cannot pipe readObject's stream into another TransformStream.
  */
 export async function pipeObject(bucket: R2Bucket, key: string, size: number, range: ByteRange | undefined, into: WritableStream<Uint8Array>): Promise<boolean> {
-  const start = range?.start ?? 0;
-  const opened = await openPieces(bucket, key, start, range ? range.end - range.start + 1 : size);
+  const { start, length } = span(size, range);
+  // An empty blob has no piece to read (a segmented one is never empty).
+  if (length === 0) return (await bucket.head(key)) !== null;
+  const opened = await openPieces(bucket, key, start, length);
   if (!opened) return false;
   await pumpPieces(opened, into);
   return true;
+}
+
+/** Where `range` (default: all `size` bytes) starts and how long it is. */
+function span(size: number, range: ByteRange | undefined): { start: number; length: number } {
+  return range ? { start: range.start, length: range.end - range.start + 1 } : { start: 0, length: size };
 }
 
 interface OpenedPieces {
@@ -73,10 +79,10 @@ async function pumpPieces({ pieces, first, read }: OpenedPieces, into: WritableS
 
 /** The hex digest of the stored object's bytes, hashed natively as they are read. */
 export async function hashObject(bucket: R2Bucket, key: string, size: number, digest: ParsedDigest): Promise<string> {
-  const body = await readObject(bucket, key, size, undefined);
-  if (!body) throw new Error(`stored object ${key} vanished`);
   const hasher = new crypto.DigestStream(subtleName(digest.algorithm));
-  await body.pipeTo(hasher);
+  // Every piece straight into the hasher (no stream of readObject's in between).
+  if (!(await pipeObject(bucket, key, size, undefined, hasher))) throw new Error(`stored object ${key} vanished`);
+  await hasher.close();
   return toHex(await hasher.digest);
 }
 
